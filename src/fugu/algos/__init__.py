@@ -1,0 +1,1 @@
+"""One module per algorithm; algorithms never import each other."""

@@ -1,0 +1,1 @@
+"""Bridges between fugu and other libraries: Gymnasium, Stable-Baselines3, PettingZoo."""

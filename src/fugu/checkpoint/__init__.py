@@ -1,0 +1,1 @@
+"""Atomic checkpoints of the full training state and their discovery on resume."""

@@ -1,0 +1,54 @@
+"""Entry point of the ``fugu`` command.
+
+Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
+``run(args) -> int``; modules are imported only when their command runs (``fugu --help``
+stays fast).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# name -> (module, one-line help). Add a line here to add a subcommand.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "envs": ("fugu.cli.envs", "list fugu's registered environments"),
+    "bench": ("fugu.cli.bench", "measure speed against peers (vector, env, train, ...)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (imports each subcommand's module)."""
+    parser = argparse.ArgumentParser(
+        prog="fugu",
+        description="fugu: fast reinforcement learning. Run 'fugu COMMAND --help' for details.",
+    )
+    parser.add_argument("--version", action="version", version=f"fugu {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).add_arguments(command)
+        command.set_defaults(_module=module)
+    return parser
+
+
+def _version() -> str:
+    from fugu import __version__
+
+    return __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``fugu`` command line and return its exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(importlib.import_module(args._module).run(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

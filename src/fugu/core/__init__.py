@@ -1,0 +1,36 @@
+"""fugu's core: the env contract, buffers, emulation, errors, registry and checker.
+
+This package imports only numpy and ``gymnasium.spaces``-level gymnasium: never torch.
+"""
+
+from fugu.core.env import EnvBuffers, Infos, PufferEnv, StepResult
+from fugu.core.errors import (
+    APIUsageError,
+    EnvContractError,
+    FuguError,
+    MissingDependencyError,
+    UnknownEnvError,
+    WorkerError,
+)
+from fugu.core.registry import EnvSpec, Registry, make, register, registered_ids
+from fugu.core.vec import VecBatch, VecEnv
+
+__all__ = [
+    "APIUsageError",
+    "EnvBuffers",
+    "EnvContractError",
+    "EnvSpec",
+    "FuguError",
+    "Infos",
+    "MissingDependencyError",
+    "PufferEnv",
+    "Registry",
+    "StepResult",
+    "UnknownEnvError",
+    "VecBatch",
+    "VecEnv",
+    "WorkerError",
+    "make",
+    "register",
+    "registered_ids",
+]

@@ -1,0 +1,141 @@
+"""Env registry: versioned ids (``name-vN``) mapped to lazily imported entry points.
+
+fugu's built-in envs are listed here as ``"module:attr"`` strings, so importing the registry
+imports no env. Ids not registered with fugu fall back to Gymnasium's registry, wrapped by
+:mod:`fugu.core.emulation`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fugu.core.errors import APIUsageError, UnknownEnvError
+
+__all__ = ["EnvSpec", "Registry", "default_registry", "make", "register", "registered_ids"]
+
+_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*-v\d+$")
+
+# Built-in envs of fugu.envs ("ocean"), imported only when made.
+_BUILTIN: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """A registered env: its id, entry point and default keyword arguments."""
+
+    id: str
+    entry_point: str | Callable[..., Any]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def load(self) -> Callable[..., Any]:
+        """Import and return the entry point."""
+        if callable(self.entry_point):
+            return self.entry_point
+        module_name, _, attr = self.entry_point.partition(":")
+        return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+
+
+class Registry:
+    """A table of env ids to :class:`EnvSpec`.
+
+    Example:
+        >>> reg = Registry()
+        >>> reg.register("constant-v0", "fugu.core.registry:EnvSpec")
+        >>> reg.ids()
+        ['constant-v0']
+        >>> reg.spec("constant-v1")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        fugu.core.errors.UnknownEnvError: unknown env id 'constant-v1'; did you mean ...? ...
+    """
+
+    def __init__(self, builtin: dict[str, str] | None = None) -> None:
+        self._specs: dict[str, EnvSpec] = {}
+        for env_id, entry_point in (builtin or {}).items():
+            self.register(env_id, entry_point)
+
+    def register(
+        self,
+        env_id: str,
+        entry_point: str | Callable[..., Any],
+        *,
+        overwrite: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """Register ``env_id`` (lowercase ``name-vN``) with an entry point and default kwargs."""
+        if not _ID_PATTERN.match(env_id):
+            raise APIUsageError(
+                f"env id {env_id!r} is not versioned: use lowercase 'name-vN', e.g. 'cartpole-v1'"
+            )
+        if env_id in self._specs and not overwrite:
+            raise APIUsageError(f"env id {env_id!r} is already registered; pass overwrite=True")
+        self._specs[env_id] = EnvSpec(env_id, entry_point, dict(kwargs))
+
+    def ids(self) -> list[str]:
+        """Sorted registered ids."""
+        return sorted(self._specs)
+
+    def __contains__(self, env_id: object) -> bool:
+        return env_id in self._specs
+
+    def spec(self, env_id: str) -> EnvSpec:
+        """The spec of ``env_id``; raises :class:`UnknownEnvError` with suggestions."""
+        try:
+            return self._specs[env_id]
+        except KeyError:
+            close = difflib.get_close_matches(env_id, self._specs, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ";"
+            raise UnknownEnvError(
+                f"unknown env id {env_id!r}{hint} fugu.registered_ids() lists fugu's envs, "
+                "and any Gymnasium id works too"
+            ) from None
+
+    def make(self, env_id: str, **kwargs: Any) -> Any:
+        """Build ``env_id``: a fugu env, or a Gymnasium id wrapped into the fugu contract."""
+        if env_id in self._specs:
+            spec = self._specs[env_id]
+            return spec.load()(**{**spec.kwargs, **kwargs})
+        gym_id = _gymnasium_id(env_id)
+        if gym_id is None:
+            self.spec(env_id)  # raises with suggestions
+        from fugu.core.emulation import GymnasiumPufferEnv  # lazy: emulation pulls gymnasium envs
+
+        return GymnasiumPufferEnv.from_id(gym_id, **kwargs)
+
+
+def _gymnasium_id(env_id: str) -> str | None:
+    import gymnasium
+
+    return env_id if env_id in gymnasium.registry else None
+
+
+default_registry = Registry(_BUILTIN)
+"""The registry behind :func:`make`, :func:`register` and :func:`registered_ids`."""
+
+
+def make(env_id: str, **kwargs: Any) -> Any:
+    """Build a registered fugu env, or a Gymnasium env wrapped into the fugu contract.
+
+    Args:
+        env_id: A fugu id such as ``"cartpole-v1"`` or a Gymnasium id such as ``"CartPole-v1"``.
+        **kwargs: Passed to the env's constructor.
+
+    Returns:
+        A :class:`~fugu.core.env.PufferEnv`.
+    """
+    return default_registry.make(env_id, **kwargs)
+
+
+def register(env_id: str, entry_point: str | Callable[..., Any], **kwargs: Any) -> None:
+    """Register an env id with the default registry (see :meth:`Registry.register`)."""
+    default_registry.register(env_id, entry_point, **kwargs)
+
+
+def registered_ids() -> list[str]:
+    """Ids of every env registered with fugu."""
+    return default_registry.ids()

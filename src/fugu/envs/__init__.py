@@ -1,0 +1,1 @@
+"""fugu's native numba-vectorized environments ("ocean")."""

@@ -1,0 +1,1 @@
+"""Hyperparameter search: Protein (cost-aware Pareto Bayesian search), Random, Sobol, Optuna."""

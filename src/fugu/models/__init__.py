@@ -1,0 +1,1 @@
+"""Policies and action distributions (torch)."""

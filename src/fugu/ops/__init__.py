@@ -1,0 +1,1 @@
+"""Pure tensor functions: advantages, returns, losses, normalisation."""

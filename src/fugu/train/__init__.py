@@ -1,0 +1,1 @@
+"""The training loop: collection, updates, evaluation, callbacks, checkpoints."""

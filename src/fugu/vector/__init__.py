@@ -1,0 +1,1 @@
+"""Vectorization backends behind fugu.core.VecEnv: Serial, Multiprocessing, Native."""
