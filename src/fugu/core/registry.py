@@ -21,7 +21,23 @@ __all__ = ["EnvSpec", "Registry", "default_registry", "make", "register", "regis
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*-v\d+$")
 
 # Built-in envs of fugu.envs ("ocean"), imported only when made.
-_BUILTIN: dict[str, str] = {}
+_BUILTIN: dict[str, str] = {
+    "cartpole-v1": "fugu.envs.cartpole:CartPole",
+    "cartpole-continuous-v1": "fugu.envs.cartpole:CartPoleContinuous",
+    "pendulum-v1": "fugu.envs.pendulum:Pendulum",
+    "probe-constant-v1": "fugu.envs.probes:ProbeConstant",
+    "probe-observation-v1": "fugu.envs.probes:ProbeObservation",
+    "probe-delayed-v1": "fugu.envs.probes:ProbeDelayed",
+    "probe-memory-v1": "fugu.envs.probes:ProbeMemory",
+    "probe-multiagent-v1": "fugu.envs.probes:ProbeMultiagent",
+    "probe-continuous-v1": "fugu.envs.probes:ProbeContinuous",
+    "snake-v1": "fugu.envs.snake:Snake",
+    "connect4-v1": "fugu.envs.connect4:Connect4",
+    "breakout-v1": "fugu.envs.breakout:Breakout",
+    "bitflip-v1": "fugu.envs.bitflip:BitFlip",
+    "pointgoal-v1": "fugu.envs.pointgoal:PointGoal",
+    "hazard-nav-v1": "fugu.envs.hazard_nav:HazardNav",
+}
 
 
 @dataclass(frozen=True)
@@ -103,6 +119,7 @@ class Registry:
         gym_id = _gymnasium_id(env_id)
         if gym_id is None:
             self.spec(env_id)  # raises with suggestions
+        assert gym_id is not None  # for mypy: spec() raised above
         from fugu.core.emulation import GymnasiumPufferEnv  # lazy: emulation pulls gymnasium envs
 
         return GymnasiumPufferEnv.from_id(gym_id, **kwargs)

@@ -1,0 +1,205 @@
+"""Emulation: any Gymnasium env, nested spaces included, presented as a 1-row fugu env.
+
+:class:`GymnasiumPufferEnv` wraps one ``gymnasium.Env``. Its observation space, however nested,
+is flattened by a :class:`~fugu.core.flatten.SpaceLayout` into the row of the observation
+buffer (written leaf by leaf in place), and its action space is carried by an
+:class:`~fugu.core.actions.ActionLayout` (structured actions, mixed discrete + continuous
+included). Autoreset is same-step: the step that ends an episode writes the observation that
+ended it into ``final_observations`` and the next episode's first observation into
+``observations``, and reports ``{"episode_return", "episode_length", "num_episodes"}`` in infos.
+
+Example:
+    >>> env = GymnasiumPufferEnv.from_id("CartPole-v1")
+    >>> obs, infos = env.reset(seed=0)
+    >>> obs.shape, obs.dtype, env.single_action_space
+    ((1, 4), dtype('float32'), Discrete(2))
+    >>> obs, rewards, terminals, truncations, infos = env.step(np.zeros(1, np.int32))
+    >>> rewards.tolist(), obs is env.observations
+    ([1.0], True)
+    >>> env.close()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from numbers import Real
+from typing import Any
+
+import gymnasium
+import numpy as np
+
+from fugu.core.actions import ActionLayout, ActionLeaf
+from fugu.core.env import EnvBuffers, Infos, PufferEnv, StepResult
+from fugu.core.errors import APIUsageError
+from fugu.core.flatten import Leaf, SpaceLayout
+
+__all__ = [
+    "ActionLayout",
+    "ActionLeaf",
+    "GymnasiumPufferEnv",
+    "Leaf",
+    "SpaceLayout",
+    "episode_info",
+    "first_seed",
+]
+
+
+def first_seed(seed: int | Sequence[int] | None) -> int | None:
+    """The seed of row 0 from the ``reset`` seed argument (an int, a sequence or ``None``)."""
+    if seed is None or isinstance(seed, (int, np.integer)):
+        return None if seed is None else int(seed)
+    return int(seed[0])
+
+
+def episode_info(
+    episode_return: float, episode_length: int, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The info dict reported when an episode ends.
+
+    Numeric scalars of ``extra`` (the env's last info dict, e.g. a ``score``) are kept; the
+    rest (arrays, strings, nested dicts) is dropped so infos stay small and plain.
+
+    Example:
+        >>> episode_info(3.0, 3, {"score": 2, "frames": [1, 2]})
+        {'score': 2.0, 'episode_return': 3.0, 'episode_length': 3, 'num_episodes': 1}
+    """
+    info: dict[str, Any] = {}
+    if extra:
+        for key, value in extra.items():
+            if isinstance(value, (Real, np.number)) and not isinstance(value, (bool, np.bool_)):
+                info[str(key)] = float(value)
+    info["episode_return"] = float(episode_return)
+    info["episode_length"] = int(episode_length)
+    info["num_episodes"] = 1
+    return info
+
+
+class GymnasiumPufferEnv(PufferEnv):
+    """One Gymnasium env as a 1-row fugu env (nested spaces flattened, same-step autoreset).
+
+    Args:
+        env: A ``gymnasium.Env`` instance, or a zero-argument callable building one.
+        buffers: One row of buffers to adopt (from a vectorizer); allocated when ``None``.
+
+    Attributes:
+        env: The wrapped Gymnasium env.
+        observation_layout: How the observation space is flattened into a row; policies use it
+            to restore nested observations (:func:`fugu.ops.emulation.restore`).
+        action_layout: How the action space is carried by the action row.
+    """
+
+    def __init__(
+        self,
+        env: gymnasium.Env | Callable[[], gymnasium.Env],
+        buffers: EnvBuffers | None = None,
+    ) -> None:
+        if not isinstance(env, gymnasium.Env):
+            if not callable(env):
+                raise APIUsageError(
+                    f"GymnasiumPufferEnv needs a gymnasium.Env or a callable building one, "
+                    f"got {type(env).__name__}"
+                )
+            env = env()
+            if not isinstance(env, gymnasium.Env):
+                raise APIUsageError(f"the env factory returned {type(env).__name__}, not an Env")
+        self.env = env
+        self.observation_layout = SpaceLayout.from_space(env.observation_space)
+        self.action_layout = ActionLayout.from_space(env.action_space)
+        super().__init__(
+            self.observation_layout.row_space(),
+            self.action_layout.single_action_space,
+            1,
+            buffers,
+        )
+        self.render_mode = getattr(env, "render_mode", None)
+        self._write_obs = self.observation_layout.writer(self.observations[0])
+        self._write_final = self.observation_layout.writer(self.final_observations[0])
+        self._plain_obs = self.observation_layout.is_passthrough
+        self._plain_action = self.action_layout.is_identity
+        self._decode = self.action_layout.decode
+        self._env_step = env.step
+        self._env_reset = env.reset
+        self._episode_return = 0.0
+        self._episode_length = 0
+
+    @classmethod
+    def from_id(
+        cls, env_id: str, *, buffers: EnvBuffers | None = None, **kwargs: Any
+    ) -> GymnasiumPufferEnv:
+        """Build the Gymnasium env ``env_id`` with ``gymnasium.make(env_id, **kwargs)`` and wrap it.
+
+        Example:
+            >>> env = GymnasiumPufferEnv.from_id("Pendulum-v1")
+            >>> env.single_action_space.shape, env.actions.dtype
+            ((1,), dtype('float32'))
+            >>> env.close()
+        """
+        return cls(gymnasium.make(env_id, **kwargs), buffers=buffers)
+
+    def reset(self, seed: int | Sequence[int] | None = None) -> tuple[np.ndarray, Infos]:
+        """Reset the env (seeded with ``seed``, or its first element) and return the views."""
+        self._check_open()
+        obs, _ = self.env.reset(seed=first_seed(seed))
+        if self._plain_obs:
+            self.observations[0] = obs
+        else:
+            self._write_obs(obs)
+        self.rewards[0] = 0.0
+        self.terminals[0] = False
+        self.truncations[0] = False
+        self.masks[0] = True
+        self._episode_return = 0.0
+        self._episode_length = 0
+        return self.observations, []
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        """Step with the action row ``actions[0]``; autoreset in the same step when done."""
+        if actions is not self.actions:
+            self._write_actions(actions)
+        action = self.actions[0]
+        if not self._plain_action:
+            action = self._decode(action)
+        obs, reward, terminated, truncated, info = self._env_step(action)
+        self._episode_return += reward
+        self._episode_length += 1
+        self.rewards[0] = reward
+        self.terminals[0] = terminated
+        self.truncations[0] = truncated
+        if terminated or truncated:
+            infos = [episode_info(self._episode_return, self._episode_length, info)]
+            self._episode_return = 0.0
+            self._episode_length = 0
+            if self._plain_obs:
+                self.final_observations[0] = obs
+                obs, _ = self._env_reset()
+                self.observations[0] = obs
+            else:
+                self._write_final(obs)
+                obs, _ = self._env_reset()
+                self._write_obs(obs)
+            return self.observations, self.rewards, self.terminals, self.truncations, infos
+        if self._plain_obs:
+            self.observations[0] = obs
+        else:
+            self._write_obs(obs)
+        return self.observations, self.rewards, self.terminals, self.truncations, []
+
+    def render(self, row: int = 0) -> np.ndarray:
+        """The wrapped env's ``render()`` (build it with ``render_mode="rgb_array"``)."""
+        if row != 0:
+            raise APIUsageError(f"a GymnasiumPufferEnv has one row; got row={row}")
+        frame = self.env.render()
+        if frame is None:
+            raise APIUsageError(
+                "the wrapped env rendered nothing; build it with render_mode='rgb_array'"
+            )
+        return np.asarray(frame)
+
+    def close(self) -> None:
+        """Close the wrapped env (idempotent)."""
+        if not self.closed:
+            self.env.close()
+        super().close()
+
+    def __repr__(self) -> str:
+        return f"GymnasiumPufferEnv({self.env!r})"
