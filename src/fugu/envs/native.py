@@ -1,0 +1,489 @@
+"""The native env base: one object owns N env copies and steps them all in one numba kernel.
+
+A native env ("ocean" env) keeps its whole state in numpy arrays with one leading index per env
+copy, and steps every copy in a numba kernel compiled with ``@njit(cache=True, nogil=True)``
+that writes the contract's buffers (:class:`fugu.core.env.EnvBuffers`) in place. Because the
+kernels release the GIL, ``threads > 1`` steps disjoint ranges of copies on a small thread pool
+(fugu's "Parallel" backend), and :meth:`NativeEnv.send` / :meth:`NativeEnv.recv` with
+``batch_size < num_agents`` step one batch on a worker thread while the caller computes on
+another (double buffering).
+
+Writing a native env
+--------------------
+Subclass :class:`NativeEnv` and provide four things:
+
+1. ``__init__(self, num_envs=1, *, threads=1, seed=None, buffers=None, info_interval=128,
+   batch_size=None, **env_params)``: validate the env parameters, keep them (plain
+   floats/ints, or one float64 array ``self.params`` to pass to kernels), then call
+   ``super().__init__(num_envs, observation_space, action_space, agents_per_env=k,
+   threads=threads, seed=seed, buffers=buffers, info_interval=info_interval,
+   batch_size=batch_size)``. Rows are agent-major inside a copy: row
+   ``copy * agents_per_env + k`` is agent ``k`` of copy ``copy``.
+2. ``allocate_state(self, num_envs) -> dict[str, np.ndarray]``: the env-specific state arrays
+   (physics, boards, timers...), each with leading dimension ``num_envs``. The base adds
+   ``rng`` (uint64 ``[num_envs]``, one xorshift state per copy), ``episode_return`` (float64
+   ``[rows]``), ``episode_length`` (int64 ``[rows]``) and ``episode_stats`` (float64
+   ``[num_envs, 3 + len(score_keys)]``), all reachable as ``self.state[name]``. Everything in
+   ``self.state`` (plus the observation buffer) is what :meth:`NativeEnv.get_state` saves.
+3. ``reset_envs(self, lo, hi)``: call your numba reset kernel for copies ``[lo, hi)``. It draws
+   from ``self.state["rng"]`` (with :func:`rng_uniform` / :func:`rng_integers`), writes the
+   copies' state and ``self.observations`` rows. The base zeroes the episode counters, rewards
+   and flags before calling it.
+4. ``step_envs(self, lo, hi)``: call your numba step kernel for copies ``[lo, hi)``. For each
+   copy it reads ``self.actions``, advances the state, writes ``rewards``, ``terminals`` and
+   ``truncations`` (truncation = time limit, distinct from termination), adds the reward to
+   ``episode_return`` and 1 to ``episode_length``; for a copy whose episode ended it copies the
+   observation into ``final_observations``, calls :func:`record_episode` (which adds to
+   ``episode_stats`` and zeroes the counters; extra ``score_keys`` columns are the kernel's to
+   add), and resets the copy in place (same-step autoreset), writing the next episode's first
+   observation into ``observations``.
+
+Kernels must not allocate, must touch only rows of their copy range (so threads never race) and
+take every array as an argument (module-level constants are fine: numba freezes them). Randomness
+comes only from the copy's own generator, so results do not depend on ``threads``. Declare
+``score_keys`` (class attribute) for env-specific scores: a kernel adds to
+``episode_stats[copy, 3 + k]`` when an episode ends and ``infos`` reports the mean per episode.
+Override :meth:`NativeEnv.render` to draw a row (see :mod:`fugu.envs.render`).
+
+Speed habits: ``set_state`` copies in place, so the arrays never change identity and a tuple of
+kernel arguments can be built once after ``super().__init__`` (``self._step_args``) and passed
+as ``kernel(lo, hi, *self._step_args)``; run the common path in one branch-light loop and handle
+ended episodes in a second pass; use :func:`fugu.envs.libm.sincos` when both ``sin`` and
+``cos`` of one angle are needed (bit-identical, twice as fast). :mod:`fugu.envs.cartpole` is the
+reference example.
+
+Episode statistics are accumulated per copy inside the kernels and aggregated into ``infos``
+every ``info_interval`` steps: ``[{"episode_return": mean, "episode_length": mean,
+"num_episodes": n, **scores}]`` (an empty list when no episode ended in the interval).
+
+Example:
+    >>> from fugu.envs.cartpole import CartPole
+    >>> env = CartPole(num_envs=4, seed=0)
+    >>> obs, infos = env.reset()
+    >>> obs.shape, env.actions.dtype
+    ((4, 4), dtype('int32'))
+    >>> state = env.get_state()
+    >>> a = env.step(np.ones(4, dtype=np.int32))[0].copy()
+    >>> env.set_state(state)
+    >>> bool((env.step(np.ones(4, dtype=np.int32))[0] == a).all())
+    True
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, ClassVar
+
+import numpy as np
+from gymnasium import spaces
+from numba import njit
+
+from fugu.core.env import EnvBuffers, Infos, PufferEnv, StepResult
+from fugu.core.errors import APIUsageError
+from fugu.core.vec import VecBatch
+
+__all__ = [
+    "NativeEnv",
+    "record_episode",
+    "rng_integers",
+    "rng_next",
+    "rng_uniform",
+    "seed_rng",
+]
+
+_RETURN, _LENGTH, _COUNT = 0, 1, 2  # columns of episode_stats; score_keys follow
+
+
+@njit(cache=True, nogil=True)
+def seed_rng(rng: np.ndarray, seed: np.uint64) -> None:  # pragma: no cover - numba
+    """Seed ``rng[i]`` from ``seed + i`` with splitmix64 (never zero, as xorshift needs)."""
+    for i in range(rng.shape[0]):
+        z = np.uint64(seed) + np.uint64(i) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+        rng[i] = z if z != np.uint64(0) else np.uint64(0x2545F4914F6CDD1D)
+
+
+@njit(cache=True, nogil=True)
+def rng_next(rng: np.ndarray, i: int) -> np.uint64:  # pragma: no cover - numba
+    """Advance copy ``i``'s xorshift64* state and return 64 random bits."""
+    x = rng[i]
+    x ^= x >> np.uint64(12)
+    x ^= x << np.uint64(25)
+    x ^= x >> np.uint64(27)
+    rng[i] = x
+    return x * np.uint64(0x2545F4914F6CDD1D)
+
+
+@njit(cache=True, nogil=True)
+def rng_uniform(rng: np.ndarray, i: int, low: float, high: float) -> float:  # pragma: no cover
+    """A float64 uniform in ``[low, high)`` from copy ``i``'s generator."""
+    u = np.float64(rng_next(rng, i) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+    return low + (high - low) * u
+
+
+@njit(cache=True, nogil=True)
+def rng_integers(rng: np.ndarray, i: int, n: int) -> int:  # pragma: no cover - numba
+    """An integer uniform in ``[0, n)`` from copy ``i``'s generator (``n`` small)."""
+    return int((rng_next(rng, i) >> np.uint64(33)) % np.uint64(n))
+
+
+@njit(cache=True, nogil=True)
+def record_episode(
+    stats: np.ndarray,
+    env: int,
+    episode_return: np.ndarray,
+    episode_length: np.ndarray,
+    row: int,
+) -> None:  # pragma: no cover - numba
+    """Add row ``row``'s finished episode to copy ``env``'s statistics and zero its counters."""
+    stats[env, 0] += episode_return[row]
+    stats[env, 1] += episode_length[row]
+    stats[env, 2] += 1.0
+    episode_return[row] = 0.0
+    episode_length[row] = 0
+
+
+def _splits(n: int, parts: int) -> list[tuple[int, int]]:
+    bounds = np.linspace(0, n, min(parts, n) + 1).astype(int)
+    return [(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+
+
+class NativeEnv(PufferEnv):
+    """Base of fugu's numba-vectorized envs; see the module docstring for how to write one.
+
+    Args:
+        num_envs: Number of env copies (rows = ``num_envs * agents_per_env``).
+        single_observation_space: One row's observation space (a Box).
+        single_action_space: One row's action space.
+        agents_per_env: Agents (rows) per copy.
+        threads: Threads stepping disjoint ranges of copies (1 = the calling thread only).
+        seed: Seed used by the first :meth:`reset` called without one (copy ``i`` is seeded
+            from ``seed + i``, so results do not depend on ``threads``).
+        buffers: Buffers to adopt (from a vectorizer); allocated when ``None``.
+        info_interval: Steps between aggregations of episode statistics into ``infos``.
+        batch_size: Rows per :meth:`recv` batch (a multiple of ``agents_per_env`` dividing the
+            rows); ``None`` means all rows. Smaller batches step on a worker thread while the
+            caller works on the previous batch.
+    """
+
+    score_keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        num_envs: int,
+        single_observation_space: spaces.Box,
+        single_action_space: spaces.Space,
+        *,
+        agents_per_env: int = 1,
+        threads: int = 1,
+        seed: int | None = None,
+        buffers: EnvBuffers | None = None,
+        info_interval: int = 128,
+        batch_size: int | None = None,
+    ) -> None:
+        if int(num_envs) < 1:
+            raise APIUsageError(f"num_envs must be >= 1, got {num_envs}")
+        if int(threads) < 1:
+            raise APIUsageError(f"threads must be >= 1, got {threads}")
+        if int(info_interval) < 1:
+            raise APIUsageError(f"info_interval must be >= 1, got {info_interval}")
+        self.num_copies = int(num_envs)
+        self.agents_per_env = int(agents_per_env)
+        super().__init__(
+            single_observation_space,
+            single_action_space,
+            self.num_copies * self.agents_per_env,
+            buffers,
+        )
+        self.threads = int(threads)
+        self.info_interval = int(info_interval)
+        self._seed = seed
+        rows = self.num_agents
+        self.state: dict[str, np.ndarray] = dict(self.allocate_state(self.num_copies))
+        self.state["rng"] = np.zeros(self.num_copies, dtype=np.uint64)
+        self.state["episode_return"] = np.zeros(rows, dtype=np.float64)
+        self.state["episode_length"] = np.zeros(rows, dtype=np.int64)
+        self.state["episode_stats"] = np.zeros(
+            (self.num_copies, 3 + len(self.score_keys)), dtype=np.float64
+        )
+        self.state["steps"] = np.zeros(1, dtype=np.int64)  # synced from _steps by get_state
+        self._steps = 0
+        self._rng_seeded = False
+        self._chunks = _splits(self.num_copies, self.threads)
+        self._pool: ThreadPoolExecutor | None = None
+        self._batch_pool: ThreadPoolExecutor | None = None
+        if len(self._chunks) > 1:
+            self._pool = ThreadPoolExecutor(len(self._chunks) - 1, thread_name_prefix="fugu-env")
+        self._init_batches(batch_size)
+
+    # -- what subclasses implement ------------------------------------------------------------
+    def allocate_state(self, num_envs: int) -> dict[str, np.ndarray]:
+        """Env-specific state arrays with leading dimension ``num_envs`` (override)."""
+        return {}
+
+    def reset_envs(self, lo: int, hi: int) -> None:
+        """Reset copies ``[lo, hi)`` by calling the env's numba reset kernel (override)."""
+        raise NotImplementedError
+
+    def step_envs(self, lo: int, hi: int) -> None:
+        """Step copies ``[lo, hi)`` by calling the env's numba step kernel (override)."""
+        raise NotImplementedError
+
+    # -- the contract -------------------------------------------------------------------------
+    def reset(self, seed: int | Sequence[int] | None = None) -> tuple[np.ndarray, Infos]:
+        """Reset every copy; copy ``i`` draws from a generator seeded with ``seed + i``.
+
+        Without a seed, the constructor's seed is used on the first reset, and later resets
+        continue each copy's generator (fresh OS entropy when no seed was ever given).
+        """
+        self._check_open()
+        self._wait_all()
+        if seed is None and not self._rng_seeded:
+            seed = self._seed
+            if seed is None:
+                seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+        if seed is not None:
+            self._seed_rows(seed)
+        self.state["episode_return"][:] = 0.0
+        self.state["episode_length"][:] = 0
+        self.state["episode_stats"][:] = 0.0
+        self._steps = 0
+        self.rewards[:] = 0.0
+        self.terminals[:] = False
+        self.truncations[:] = False
+        self.masks[:] = True  # every row of a native env is a live agent
+        self._run(self.reset_envs)
+        return self.observations, []
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        """Step every copy with ``actions`` (written into the action buffer unless it is it)."""
+        if self.closed:
+            self._check_open()
+        if self._num_batches > 1:
+            self._wait_all()  # a batch may still be stepping after send()
+        if actions is not self.actions:
+            self._write_actions(actions)
+        if self._pool is None:
+            self.step_envs(0, self.num_copies)
+        else:
+            self._run(self.step_envs)
+        self._steps += 1
+        infos = [] if self._steps % self.info_interval else self.flush_infos()
+        return self.observations, self.rewards, self.terminals, self.truncations, infos
+
+    def close(self) -> None:
+        """Stop the worker threads. Idempotent."""
+        self._wait_all()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if self._batch_pool is not None:
+            self._batch_pool.shutdown(wait=True)
+            self._batch_pool = None
+        self.closed = True
+
+    # -- state ----------------------------------------------------------------------------------
+    def get_state(self) -> dict[str, np.ndarray]:
+        """A copy of the full env state: env arrays, generators, episode counters, observations.
+
+        :meth:`set_state` with it makes the env continue exactly as it would have.
+        """
+        self._wait_all()
+        self.state["steps"][0] = self._steps
+        state = {name: array.copy() for name, array in self.state.items()}
+        state["observations"] = self.observations.copy()
+        return state
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore a state from :meth:`get_state` (arrays are copied in place)."""
+        self._wait_all()
+        expected = {**self.state, "observations": self.observations}
+        missing = sorted(set(expected) - set(state))
+        extra = sorted(set(state) - set(expected))
+        if missing or extra:
+            raise APIUsageError(
+                f"state keys do not match {type(self).__name__}: missing {missing}, "
+                f"unexpected {extra}; pass a dict from get_state() of the same env"
+            )
+        for name, target in expected.items():
+            value = np.asarray(state[name])
+            if value.shape != target.shape:
+                raise APIUsageError(
+                    f"state[{name!r}] has shape {value.shape}, expected {target.shape}; "
+                    "was it saved from an env with another num_envs?"
+                )
+            target[...] = value
+        self._steps = int(self.state["steps"][0])
+        self._rng_seeded = True
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _seed_rows(self, seed: int | Sequence[int]) -> None:
+        rng = self.state["rng"]
+        if isinstance(seed, (int, np.integer)):
+            seed_rng(rng, np.uint64(int(seed) % 2**64))
+        else:
+            seeds = [int(s) for s in seed]
+            if len(seeds) != self.num_copies:
+                raise APIUsageError(
+                    f"reset(seed=...) got {len(seeds)} seeds for {self.num_copies} env copies; "
+                    "pass one int (copy i uses seed + i) or one seed per copy"
+                )
+            one = np.zeros(1, dtype=np.uint64)
+            for i, s in enumerate(seeds):
+                seed_rng(one, np.uint64(s % 2**64))
+                rng[i] = one[0]
+        self._rng_seeded = True
+
+    def _run(self, fn: Callable[[int, int], None]) -> None:
+        """Call ``fn(lo, hi)`` on every chunk of copies, chunks 1.. on the pool."""
+        if self._pool is None:
+            fn(0, self.num_copies)
+            return
+        futures = [self._pool.submit(fn, lo, hi) for lo, hi in self._chunks[1:]]
+        lo, hi = self._chunks[0]
+        fn(lo, hi)
+        for future in futures:
+            future.result()
+
+    def _tick(self) -> Infos:
+        self._steps += 1
+        return [] if self._steps % self.info_interval else self.flush_infos()
+
+    def flush_infos(self) -> Infos:
+        """Aggregate (and clear) the episode statistics gathered since the last aggregation."""
+        stats = self.state["episode_stats"]
+        totals = stats.sum(axis=0)
+        stats[:] = 0.0
+        count = totals[_COUNT]
+        if count == 0:
+            return []
+        info: dict[str, Any] = {
+            "episode_return": float(totals[_RETURN] / count),
+            "episode_length": float(totals[_LENGTH] / count),
+            "num_episodes": int(count),
+        }
+        for k, key in enumerate(self.score_keys):
+            info[key] = float(totals[3 + k] / count)
+        return [info]
+
+    # -- double-buffered batches ----------------------------------------------------------------
+    def _init_batches(self, batch_size: int | None) -> None:
+        rows = self.num_agents
+        size = rows if batch_size is None else int(batch_size)
+        if size < 1 or rows % size or size % self.agents_per_env:
+            raise APIUsageError(
+                f"batch_size must divide the {rows} rows and be a multiple of agents_per_env "
+                f"({self.agents_per_env}), got {batch_size}"
+            )
+        self.batch_size = size
+        self._num_batches = rows // size
+        per = size // self.agents_per_env
+        self._batches = [(b * per, (b + 1) * per) for b in range(self._num_batches)]
+        parts = len(self._chunks)  # each batch is split over the stepping threads too
+        self._batch_chunks = [_splits_range(lo, hi, parts) for lo, hi in self._batches]
+        self._batch_ids = [
+            np.arange(lo * self.agents_per_env, hi * self.agents_per_env, dtype=np.int64)
+            for lo, hi in self._batches
+        ]
+        self._futures: list[Future[None] | None] = [None] * self._num_batches
+        self._batch_infos: list[Infos] = [[] for _ in range(self._num_batches)]
+        self._next_recv = 0
+        if self._num_batches > 1:
+            self._batch_pool = ThreadPoolExecutor(1, thread_name_prefix="fugu-env-batch")
+
+    @property
+    def agents_per_batch(self) -> int:
+        """Rows returned by each :meth:`recv`."""
+        return self.batch_size
+
+    def _wait_all(self) -> None:
+        for b, future in enumerate(getattr(self, "_futures", [])):
+            if future is not None:
+                future.result()
+                self._futures[b] = None
+
+    def async_reset(self, seed: int | None = None) -> None:
+        """Reset every row; the next :meth:`recv` returns the first batch."""
+        if self._num_batches == 1:
+            super().async_reset(seed)
+            return
+        self._check_open()
+        self.reset(seed)
+        self._batch_infos = [[] for _ in range(self._num_batches)]
+        self._next_recv = 0
+        self._awaiting = "reset"
+        self._started = True
+
+    def _step_batch(self, b: int) -> None:
+        chunks = self._batch_chunks[b]
+        if self._pool is None:
+            self.step_envs(*chunks[0])
+            return
+        futures = [self._pool.submit(self.step_envs, lo, hi) for lo, hi in chunks[1:]]
+        self.step_envs(*chunks[0])
+        for future in futures:
+            future.result()
+
+    def send(self, actions: np.ndarray) -> None:
+        """Start stepping the rows of the last :meth:`recv` with ``actions`` (one per row)."""
+        if self._num_batches == 1:
+            super().send(actions)
+            return
+        self._check_open()
+        if not self._started:
+            raise APIUsageError("send() called before async_reset(); call async_reset() first")
+        if self._awaiting is not None:
+            raise APIUsageError("send() called twice without recv(); call recv() first")
+        b = (self._next_recv - 1) % self._num_batches
+        lo, hi = self._batches[b]
+        rows = slice(lo * self.agents_per_env, hi * self.agents_per_env)
+        target = self.actions[rows]
+        if actions is not target:
+            actions = np.asarray(actions)
+            if actions.shape != target.shape:
+                raise APIUsageError(
+                    f"send() needs actions of shape {target.shape} for the batch's rows, "
+                    f"got {actions.shape}"
+                )
+            target[...] = actions
+        assert self._batch_pool is not None
+        self._futures[b] = self._batch_pool.submit(self._step_batch, b)
+        self._awaiting = "step"
+
+    def recv(self) -> VecBatch:
+        """Return the next batch of rows (waiting for its step to finish)."""
+        if self._num_batches == 1:
+            return super().recv()
+        self._check_open()
+        if self._awaiting is None:
+            raise APIUsageError("recv() called without a pending async_reset() or send()")
+        self._awaiting = None
+        b = self._next_recv
+        future = self._futures[b]
+        if future is not None:
+            future.result()
+            self._futures[b] = None
+            if b == self._num_batches - 1:
+                self._batch_infos[b] = self._tick()
+        self._next_recv = (b + 1) % self._num_batches
+        infos, self._batch_infos[b] = self._batch_infos[b], []
+        lo, hi = self._batches[b]
+        rows = slice(lo * self.agents_per_env, hi * self.agents_per_env)
+        return VecBatch(
+            self.observations[rows],
+            self.rewards[rows],
+            self.terminals[rows],
+            self.truncations[rows],
+            self.final_observations[rows],
+            infos,
+            self._batch_ids[b],
+            self.masks[rows],
+        )
+
+
+def _splits_range(lo: int, hi: int, parts: int) -> list[tuple[int, int]]:
+    return [(lo + a, lo + b) for a, b in _splits(hi - lo, parts)]
