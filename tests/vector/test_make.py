@@ -81,3 +81,17 @@ def test_gymnasium_id_through_emulation() -> None:
     assert obs.shape == (2, 4)
     env.step(np.zeros(2, dtype=np.int32))
     env.close()
+
+
+@pytest.mark.parametrize("backend", ["serial", "multiprocessing"])
+def test_emulated_layouts_are_forwarded(backend):
+    """A policy restores nested observations from the vec env's layout."""
+    kwargs = {"num_workers": 2, "context": "fork"} if backend == "multiprocessing" else {}
+    venv = fugu.vector.make("Blackjack-v1", num_envs=2, backend=backend, seed=3, **kwargs)
+    try:
+        venv.reset()
+        sample = venv.observation_layout.unflatten(venv.observations[0])
+        assert len(sample) == 3  # Blackjack's Tuple(player sum, dealer card, usable ace)
+        assert venv.action_layout.single_action_space.n == 2
+    finally:
+        venv.close()

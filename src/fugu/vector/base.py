@@ -39,6 +39,30 @@ def instance_seed(seed: Seed, lo: int, hi: int) -> int | list[int] | None:
     return seed[lo] if hi - lo == 1 else seed[lo:hi]
 
 
+LAYOUT_ATTRIBUTES = ("observation_layout", "action_layout")
+"""Attributes of emulated envs (see :mod:`fugu.core.emulation`) that a vec env forwards, so a
+policy can restore nested observations and decode structured actions from the vec env."""
+
+
+def probe_env(factory: Any) -> tuple[spaces.Box, spaces.Space, int, dict[str, Any]]:
+    """Build one env to learn its spaces, rows and layouts, then close it.
+
+    Returns:
+        ``(single_observation_space, single_action_space, num_agents, layouts)``.
+    """
+    probe = factory()
+    try:
+        layouts = {k: getattr(probe, k) for k in LAYOUT_ATTRIBUTES if hasattr(probe, k)}
+        return (
+            probe.single_observation_space,
+            probe.single_action_space,
+            int(probe.num_agents),
+            layouts,
+        )
+    finally:
+        probe.close()
+
+
 class VecEnvBase:
     """Common state and checks of the Serial and Multiprocessing backends.
 

@@ -40,7 +40,7 @@ from gymnasium import spaces
 
 from fugu.core.env import EnvBuffers, Infos, PufferEnv
 from fugu.core.errors import APIUsageError, WorkerError
-from fugu.vector.base import Seed, VecEnvBase, instance_seed
+from fugu.vector.base import Seed, VecEnvBase, instance_seed, probe_env
 
 __all__ = ["Multiprocessing"]
 
@@ -294,10 +294,7 @@ class Multiprocessing(VecEnvBase):
                 f"batch_size ({batch_size}) must be a multiple of num_envs // num_workers "
                 f"({per_worker}) that divides num_envs ({num_envs})"
             )
-        probe = factory()
-        obs_space, act_space = probe.single_observation_space, probe.single_action_space
-        agents = int(probe.num_agents)
-        probe.close()
+        obs_space, act_space, agents, layouts = probe_env(factory)
         layout, nbytes = _buffer_layout(obs_space, act_space, agents * num_envs)
         ctx = mp.get_context(context or "spawn")
         self._raw: Any = ctx.RawArray(ctypes.c_uint8, nbytes)
@@ -306,6 +303,7 @@ class Multiprocessing(VecEnvBase):
         buffers = _buffer_views(self._raw, layout)
         buffers.masks[:] = True
         super().__init__(obs_space, act_space, buffers, num_envs, batch_size, seed)
+        self.__dict__.update(layouts)
         self.num_workers = num_workers
         self.envs_per_worker = per_worker
         self.context = ctx.get_start_method()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from fugu.core.env import EnvBuffers, Infos, PufferEnv
 from fugu.core.errors import APIUsageError
-from fugu.vector.base import Seed, VecEnvBase, instance_seed
+from fugu.vector.base import Seed, VecEnvBase, instance_seed, probe_env
 
 __all__ = ["Serial"]
 
@@ -44,12 +44,10 @@ class Serial(VecEnvBase):
     ) -> None:
         if int(num_envs) < 1:
             raise APIUsageError(f"num_envs must be >= 1, got {num_envs}")
-        probe = factory()
-        obs_space, act_space = probe.single_observation_space, probe.single_action_space
-        agents = int(probe.num_agents)
-        probe.close()
+        obs_space, act_space, agents, layouts = probe_env(factory)
         buffers = EnvBuffers.allocate(obs_space, act_space, agents * int(num_envs))
         super().__init__(obs_space, act_space, buffers, int(num_envs), batch_size or num_envs, seed)
+        self.__dict__.update(layouts)
         self.envs: list[PufferEnv] = []
         try:
             for i in range(self.num_instances):
