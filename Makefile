@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP) ## create .venv and install fugu with the dev extras
 
 demo: install ## fugu's main job, with live progress
-	$(BIN)/fugu bench vector --repeats 3
+	$(BIN)/fugu train cartpole-v1
 
 test: install lint typecheck layers docs pytest ## everything CI checks
 

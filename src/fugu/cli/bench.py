@@ -9,7 +9,13 @@ import argparse
 import importlib
 
 # name -> (module, one-line help). Add a line here to add a benchmark.
-BENCHMARKS: dict[str, tuple[str, str]] = {}
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "vector": ("fugu.cli.bench_vector", "vectorization backends vs Gymnasium's vector envs"),
+    "env": ("fugu.cli.bench_env", "native envs' steps/s vs Gymnasium vector CartPole and EnvPool"),
+    "hpo": ("fugu.cli.bench_hpo", "Protein vs Random/Sobol/Optuna TPE on cost-aware problems"),
+    "train": ("fugu.cli.bench_train", "fugu PPO vs Stable-Baselines3 PPO on CartPole, many seeds"),
+    "rollout": ("fugu.cli.bench_rollout", "the trainer's collection alone (env + policy), steps/s"),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,6 +16,9 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "envs": ("fugu.cli.envs", "list fugu's registered environments"),
     "bench": ("fugu.cli.bench", "measure speed against peers (vector, env, train, ...)"),
+    "train": ("fugu.cli.train", "train PPO on an env (live dashboard, checkpoints, TensorBoard)"),
+    "eval": ("fugu.cli.eval", "evaluate a checkpoint: episode returns, gif/mp4 rendering"),
+    "sweep": ("fugu.cli.sweep", "hyperparameter search over training runs (Protein, cost-aware)"),
 }
 
 

@@ -1,1 +1,24 @@
 """Policies and action distributions (torch)."""
+
+from fugu.models.distributions import (
+    ActionDistribution,
+    CategoricalDistribution,
+    DistParams,
+    GaussianDistribution,
+    MultiCategoricalDistribution,
+    make_distribution,
+)
+from fugu.models.policy import Policy, PolicyConfig, PolicyState, make_policy
+
+__all__ = [
+    "ActionDistribution",
+    "CategoricalDistribution",
+    "DistParams",
+    "GaussianDistribution",
+    "MultiCategoricalDistribution",
+    "Policy",
+    "PolicyConfig",
+    "PolicyState",
+    "make_distribution",
+    "make_policy",
+]

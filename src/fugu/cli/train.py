@@ -1,0 +1,315 @@
+"""``fugu train ENV``: train PPO on an env with a live dashboard, checkpoints and TensorBoard.
+
+Every config field is a flag: ``--SECTION.KEY VALUE`` (``fugu train ENV --help`` lists them
+with their defaults). Values resolve as: config defaults < ``default`` preset < the env's
+preset < ``--preset FILE`` < flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+_EPILOG = """\
+config overrides (any field of any section; the defaults shown are the config classes',
+the env's preset may set others: the run dir's config.toml holds the values used):
+  --SECTION.KEY VALUE     e.g. --ppo.learning-rate 3e-4 --train.total-timesteps 1e6
+                          --env.num-envs 64 --logging.wandb true --policy.hidden-size 128
+{options}
+resume:
+  A run in a stable directory (--run-name NAME or --run-dir PATH) resumes from its latest
+  valid checkpoint when the same command is run again (--resume auto, the default).
+  --resume latest also finds the newest runs/<env>-ppo-<seed>-* run; --resume PATH resumes
+  a given checkpoint or run dir; --resume never starts fresh.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``fugu train`` (config overrides are parsed separately)."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("env", help="env id, e.g. cartpole-v1 ('fugu envs' lists them)")
+    parser.add_argument("--preset", metavar="FILE", help="a TOML preset instead of the env's")
+    parser.add_argument("--seed", type=int, help="shorthand for --train.seed N --ppo.seed N")
+    parser.add_argument(
+        "--resume",
+        metavar="auto|latest|never|PATH",
+        help="which checkpoint to continue (default: the config's checkpoint.resume, 'auto')",
+    )
+    parser.add_argument("--run-dir", metavar="PATH", help="the run directory (stable: resumable)")
+    parser.add_argument("--run-name", metavar="NAME", help="run directory runs/NAME (resumable)")
+    parser.add_argument("--root", default="runs", help="parent of run directories (runs)")
+    parser.add_argument(
+        "--epochs", type=int, metavar="N", help="stop after N epochs (resume later to continue)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no dashboard, only the summary")
+    parser.add_argument(
+        "--summary-json", metavar="PATH", help="write the run's summary as one JSON object"
+    )
+    parser.set_defaults(overrides=[])
+    _accept_overrides(parser)
+
+
+def _accept_overrides(parser: argparse.ArgumentParser) -> None:
+    """Collect ``--section.key [value]`` tokens before argparse sees them; list them in help."""
+    original_parse = parser.parse_known_args
+    original_help = parser.format_help
+
+    def parse_known_args(
+        args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        tokens = list(sys.argv[1:] if args is None else args)
+        overrides, rest = split_overrides(tokens)
+        result, extras = original_parse(rest, namespace)
+        result.overrides = overrides
+        return result, extras
+
+    def format_help() -> str:
+        parser.epilog = _EPILOG.format(options=_describe_options())
+        return original_help()
+
+    parser.parse_known_args = parse_known_args  # type: ignore[method-assign,assignment]
+    parser.format_help = format_help  # type: ignore[method-assign]
+
+
+def split_overrides(tokens: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split ``--section.key [value]`` tokens from the others (a flag alone means ``true``).
+
+    Example:
+        >>> split_overrides(["cartpole-v1", "--ppo.ent-coef", "-0.1", "--quiet", "--logging.wandb"])
+        (['--ppo.ent-coef', '-0.1', '--logging.wandb', 'true'], ['cartpole-v1', '--quiet'])
+    """
+    overrides: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        key = token.partition("=")[0]
+        if token.startswith("--") and "." in key and not key[2:].startswith("."):
+            if "=" in token:
+                overrides += [key, token.partition("=")[2]]
+                index += 1
+                continue
+            has_value = index + 1 < len(tokens) and not tokens[index + 1].startswith("--")
+            overrides += [token, tokens[index + 1] if has_value else "true"]
+            index += 1 + int(has_value)
+        else:
+            rest.append(token)
+            index += 1
+    return overrides, rest
+
+
+def _describe_options() -> str:
+    try:
+        from fugu.train.experiment import describe_options
+    except ImportError as error:  # pragma: no cover - a broken install
+        return f"  (options unavailable: {error})"
+    lines = []
+    for flag, type_name, text, default in describe_options():
+        default_text = json.dumps(default) if default is not None else "none"
+        text = text.replace("``", "")
+        lines.append(f"  {flag} ({type_name}, default {default_text})")
+        if text:
+            lines.append(f"      {text}")
+    return "\n".join(lines)
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    """The :class:`~fugu.train.experiment.ExperimentConfig` the arguments describe."""
+    from fugu.train.experiment import ExperimentConfig
+
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides += ["--train.seed", str(args.seed), "--ppo.seed", str(args.seed)]
+    if args.resume is not None:
+        overrides += ["--checkpoint.resume", str(args.resume)]
+    return ExperimentConfig.from_preset(args.env, overrides, preset=args.preset)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, drawing the dashboard (unless ``--quiet``), and print where everything went."""
+    import logging
+    import signal
+    import threading
+
+    from fugu.core.errors import FuguError
+    from fugu.train.run import train
+
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = build_config(args)
+    except FuguError as error:
+        print(f"fugu train: error: {error}", file=sys.stderr)
+        return 2
+
+    stop = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print(
+            "\nstopping after this epoch and writing a checkpoint (Ctrl-C again to abort)",
+            file=sys.stderr,
+        )
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    dashboard = None if args.quiet else _Dashboard(config)
+    try:
+        if dashboard is not None:
+            dashboard.start()
+        summary = train(
+            config,
+            run_dir=args.run_dir,
+            run_name=args.run_name,
+            root=args.root,
+            quiet=args.quiet,
+            on_progress=None if dashboard is None else dashboard.update,
+            stop=stop,
+            max_epochs=args.epochs,
+        )
+    except FuguError as error:
+        print(f"fugu train: error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        if dashboard is not None:
+            dashboard.stop()
+        signal.signal(signal.SIGINT, previous)
+
+    result = summary.to_dict()
+    result["tensorboard"] = f"tensorboard --logdir {summary.run_dir}"
+    if args.summary_json:
+        from pathlib import Path
+
+        path = Path(args.summary_json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result) + "\n")
+    _print_summary(summary, args)
+    return 130 if summary.interrupted else 0
+
+
+def _print_summary(summary: Any, args: argparse.Namespace) -> None:
+    solved = (
+        f"solved at step {summary.steps_to_solve} after {summary.time_to_solve_s:.1f}s"
+        if summary.solved
+        else "not solved"
+    )
+    final = "n/a" if summary.final_return is None else f"{summary.final_return:.1f}"
+    finished = summary.timesteps >= summary.total_timesteps
+    state = "interrupted" if summary.interrupted else ("done" if finished else "stopped")
+    print(
+        f"{state}: {summary.timesteps} steps in {summary.wall_s:.1f}s "
+        f"({summary.sps:,.0f} steps/s), mean return {final}, {solved}"
+    )
+    for skipped in summary.skipped_checkpoints:
+        print(f"skipped:     {skipped}")
+    if summary.resumed_from:
+        print(f"resumed:     {summary.resumed_from}")
+    print(f"run dir:     {summary.run_dir}")
+    print(f"checkpoint:  {summary.checkpoint}")
+    print(f"metrics:     {summary.run_dir}/metrics.jsonl")
+    print(f"tensorboard: tensorboard --logdir {summary.run_dir}")
+    if summary.checkpoint:
+        print(f"evaluate:    fugu eval {summary.env} --checkpoint {summary.checkpoint}")
+    if summary.interrupted or not finished:
+        print(f"resume:      fugu train {args.env} --run-dir {summary.run_dir} --resume latest")
+
+
+class _Dashboard:
+    """A rich Live view: progress bar with ETA, SPS, returns, losses, time split."""
+
+    def __init__(self, config: Any) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.config = config
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+        )
+        self.task = self.progress.add_task(
+            f"{config.env.id} ppo", total=config.train.total_timesteps
+        )
+        self.latest: Any = None
+        self.live: Any = None
+
+    def _render(self) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+
+        table = Table.grid(padding=(0, 2))
+        for _ in range(4):
+            table.add_column()
+        p = self.latest
+        if p is not None:
+            m = p.metrics
+            rollout, update = m.get("perf/rollout_s", 0.0), m.get("perf/update_s", 0.0)
+            share = 100.0 * rollout / max(rollout + update, 1e-9)
+            avg_sps = p.global_step / max(p.elapsed_s, 1e-9)
+            solved = (
+                "[green]solved[/green]" if p.solved else f"target {self.config.env.solve_threshold}"
+            )
+            table.add_row(
+                "[bold]steps/s",
+                f"{m.get('perf/sps', 0.0):,.0f} (avg {avg_sps:,.0f})",
+                "[bold]epoch",
+                f"{p.epoch}",
+            )
+            table.add_row(
+                "[bold]return (100 ep)",
+                f"{p.mean_return:.1f}  {solved}",
+                "[bold]episodes",
+                f"{m.get('env/num_episodes', 0.0):.0f} this epoch",
+            )
+            table.add_row(
+                "[bold]loss policy/value",
+                f"{m.get('loss/policy', 0.0):.4f} / {m.get('loss/value', 0.0):.4f}",
+                "[bold]entropy/kl",
+                f"{m.get('loss/entropy', 0.0):.3f} / {m.get('loss/approx_kl', 0.0):.4f}",
+            )
+            table.add_row(
+                "[bold]time split",
+                f"rollout {share:.0f}% / update {100 - share:.0f}%",
+                "[bold]lr",
+                f"{m.get('train/learning_rate', 0.0):.2e}",
+            )
+            table.add_row("[bold]run dir", str(p.run_dir), "", "")
+        return Group(self.progress, table)
+
+    def start(self) -> None:
+        from rich.live import Live
+
+        self.live = Live(self._render(), console=self.console, refresh_per_second=4)
+        self.live.start()
+
+    def update(self, progress: Any) -> None:
+        self.latest = progress
+        self.progress.update(
+            self.task, completed=min(progress.global_step, progress.total_timesteps)
+        )
+        if self.live is not None:
+            self.live.update(self._render())
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None

@@ -1,0 +1,96 @@
+"""Training diagnostics beyond scalars: weight/gradient/action histograms and episode videos.
+
+Used by :func:`fugu.train.run.train` every ``logging.histogram_interval`` /
+``logging.video_interval`` epochs. Tensors are turned into numpy arrays here, so the loggers
+stay torch-free.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import torch
+
+from fugu.loggers import Logger
+from fugu.train.experiment import ExperimentConfig
+from fugu.train.loop import Trainer
+
+__all__ = ["GradientRecorder", "log_histograms", "log_video"]
+
+_log = logging.getLogger(__name__)
+
+
+class GradientRecorder:
+    """Keeps a copy of each parameter's last gradient while ``active`` (for histograms)."""
+
+    def __init__(self, policy: torch.nn.Module) -> None:
+        self.active = False
+        self.grads: dict[str, np.ndarray] = {}
+        self._handles = [
+            param.register_post_accumulate_grad_hook(self._hook(name))
+            for name, param in policy.named_parameters()
+        ]
+
+    def _hook(self, name: str) -> Callable[[torch.Tensor], None]:
+        def hook(param: torch.Tensor) -> None:
+            if self.active and param.grad is not None:
+                self.grads[name] = param.grad.detach().float().cpu().numpy().copy()
+
+        return hook
+
+    def close(self) -> None:
+        """Remove the hooks."""
+        for handle in self._handles:
+            handle.remove()
+
+
+def log_histograms(
+    logger: Logger,
+    policy: torch.nn.Module,
+    grads: Mapping[str, np.ndarray],
+    trainer: Trainer,
+    step: int,
+) -> None:
+    """Histograms of every weight, of the recorded gradients and of the rollout's actions."""
+    for name, param in policy.named_parameters():
+        logger.log_histogram(f"weights/{name}", param.detach().float().cpu().numpy(), step)
+    for name, grad in grads.items():
+        logger.log_histogram(f"gradients/{name}", grad, step)
+    logger.log_histogram("actions", trainer.storage.actions.float().cpu().numpy(), step)
+
+
+def log_video(
+    logger: Logger, config: ExperimentConfig, policy: torch.nn.Module, step: int
+) -> dict[str, float]:
+    """Play one episode on a fresh env, log its frames as a video; return ``eval/`` metrics."""
+    from fugu.core.registry import make
+    from fugu.train.evaluate import evaluate_policy
+
+    try:
+        env = make(config.env.id, **dict(config.env.kwargs))
+    except Exception as error:  # an env that cannot be built alone: skip the video
+        _log.warning("no episode video: cannot build %s (%s)", config.env.id, error)
+        return {}
+    try:
+        device = next(policy.parameters()).device
+        result = evaluate_policy(
+            env,
+            policy,  # type: ignore[arg-type]
+            episodes=1,
+            render=True,
+            max_frames=config.logging.video_length,
+            seed=config.train.seed,
+            device=device,
+        )
+    except Exception as error:  # env without render(): skip, once per call
+        _log.warning("no episode video: %s", error)
+        return {}
+    finally:
+        env.close()
+        policy.train()
+    if result.frames is not None:
+        logger.log_image("eval/frame", result.frames[0], step)
+        logger.log_video("eval/video", result.frames, step, fps=30)
+    return result.metrics("eval")
