@@ -40,7 +40,7 @@ docs: install
 	$(BIN)/mkdocs build --strict --quiet --site-dir $(CURDIR)/.site
 
 pytest: install
-	$(BIN)/python -m pytest --cov --cov-report=term --cov-fail-under=85 -q
+	$(BIN)/python -m pytest --cov --cov-report=term --cov-fail-under=90 -q
 
 bench: install ## every benchmark, peers measured in the same run, one JSON line each
 	@for script in benchmarks/*.py; do echo "# $$script"; $(BIN)/python $$script || exit 1; done
