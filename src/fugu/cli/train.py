@@ -313,3 +313,5 @@ class _Dashboard:
         if self.live is not None:
             self.live.stop()
             self.live = None
+            if not self.console.is_terminal:  # a redirected final frame ends without a newline
+                self.console.line()
