@@ -25,13 +25,37 @@ from fugu.core.errors import APIUsageError, EnvContractError
 from fugu.core.spaces import action_dtype, action_shape, check_single_spaces
 from fugu.core.vec import VecBatch
 
-__all__ = ["EnvBuffers", "Infos", "PufferEnv", "StepResult"]
+__all__ = ["EnvBuffers", "Infos", "PufferEnv", "StepResult", "write_actions"]
 
 Infos = list[dict[str, Any]]
 """Aggregated episode statistics: a short list of plain dicts, never one dict per row."""
 
 StepResult = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Infos]
 """``(observations, rewards, terminals, truncations, infos)``, all views of env buffers."""
+
+
+def write_actions(target: np.ndarray, actions: Any) -> np.ndarray:
+    """Copy ``actions`` into the action rows ``target`` after checking their shape.
+
+    A no-op when ``actions`` is ``target`` itself (callers that write the buffer in place).
+
+    Example:
+        >>> rows = np.zeros(2, dtype=np.int32)
+        >>> write_actions(rows, [1, 0]).tolist()
+        [1, 0]
+        >>> write_actions(rows, [1, 0, 1])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        fugu.core.errors.APIUsageError: actions must have shape (2,) (one row per agent), got (3,)
+    """
+    if actions is not target:
+        actions = np.asarray(actions)
+        if actions.shape != target.shape:
+            raise APIUsageError(
+                f"actions must have shape {target.shape} (one row per agent), got {actions.shape}"
+            )
+        target[...] = actions
+    return target
 
 
 @dataclass
@@ -196,16 +220,8 @@ class PufferEnv:
 
     # -- helpers for subclasses -------------------------------------------------------------
     def _write_actions(self, actions: np.ndarray) -> np.ndarray:
-        """Copy ``actions`` into the action buffer (no-op when they are the buffer itself)."""
-        if actions is not self.actions:
-            actions = np.asarray(actions)
-            if actions.shape != self.actions.shape:
-                raise APIUsageError(
-                    f"actions must have shape {self.actions.shape} (one row per agent), "
-                    f"got {actions.shape}"
-                )
-            self.actions[...] = actions
-        return self.actions
+        """Copy ``actions`` into the action buffer (see :func:`write_actions`)."""
+        return write_actions(self.actions, actions)
 
     def _check_open(self) -> None:
         if self.closed:

@@ -80,7 +80,7 @@ import numpy as np
 from gymnasium import spaces
 from numba import njit
 
-from fugu.core.env import EnvBuffers, Infos, PufferEnv, StepResult
+from fugu.core.env import EnvBuffers, Infos, PufferEnv, StepResult, write_actions
 from fugu.core.errors import APIUsageError
 from fugu.core.vec import VecBatch
 
@@ -441,15 +441,7 @@ class NativeEnv(PufferEnv):
         b = (self._next_recv - 1) % self._num_batches
         lo, hi = self._batches[b]
         rows = slice(lo * self.agents_per_env, hi * self.agents_per_env)
-        target = self.actions[rows]
-        if actions is not target:
-            actions = np.asarray(actions)
-            if actions.shape != target.shape:
-                raise APIUsageError(
-                    f"send() needs actions of shape {target.shape} for the batch's rows, "
-                    f"got {actions.shape}"
-                )
-            target[...] = actions
+        write_actions(self.actions[rows], actions)
         assert self._batch_pool is not None
         self._futures[b] = self._batch_pool.submit(self._step_batch, b)
         self._awaiting = "step"

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from fugu.core.env import EnvBuffers, Infos, StepResult
+from fugu.core.env import EnvBuffers, Infos, StepResult, write_actions
 from fugu.core.errors import APIUsageError, WorkerError
 from fugu.core.vec import VecBatch
 
@@ -188,7 +188,7 @@ class VecEnvBase:
         if self._error is not None:
             raise WorkerError(self._error)
         if actions is not self.actions:
-            self._write(self.actions, actions)
+            write_actions(self.actions, actions)
         infos = self._step_all()
         return self.observations, self.rewards, self.terminals, self.truncations, infos
 
@@ -215,7 +215,7 @@ class VecEnvBase:
             raise WorkerError(self._error)
         view = self._batch_views[batch][0].actions
         if actions is not view:
-            self._write(view, actions)
+            write_actions(view, actions)
         self._user_batch = None
         self._start_step(batch)
 
@@ -286,13 +286,3 @@ class VecEnvBase:
                 f"a seed list needs one seed per row ({self.num_agents}), got {len(seeds)}"
             )
         return seeds
-
-    @staticmethod
-    def _write(target: np.ndarray, actions: Any) -> None:
-        actions = np.asarray(actions)
-        if actions.shape != target.shape:
-            raise APIUsageError(
-                f"actions must have shape {target.shape} (one row per agent of the batch), "
-                f"got {actions.shape}"
-            )
-        target[...] = actions
