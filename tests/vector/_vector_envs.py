@@ -52,7 +52,8 @@ class Counter(PufferEnv):
     """``agents`` rows counting up from a seeded start; ends every ``horizon`` steps.
 
     Row ``k`` observes ``[count, k, seed]`` where ``count`` adds the action each step; the last
-    row is masked out on odd steps. Raises on step ``crash_at`` (for robustness tests).
+    row is masked out on odd steps. Raises on step ``crash_at`` (for robustness tests). Episode
+    infos carry ``info_bytes`` bytes of payload (to test infos of any size).
     """
 
     def __init__(
@@ -60,9 +61,11 @@ class Counter(PufferEnv):
         agents: int = 2,
         horizon: int = 3,
         crash_at: int = -1,
+        info_bytes: int = 0,
         buffers: EnvBuffers | None = None,
     ) -> None:
         obs_space = spaces.Box(-1e9, 1e9, (3,), np.float32)
+        self.info_bytes = info_bytes
         super().__init__(obs_space, spaces.Discrete(3), agents, buffers)
         self.horizon, self.crash_at, self.t, self.steps, self.seed = horizon, crash_at, 0, 0, 0
 
@@ -92,6 +95,8 @@ class Counter(PufferEnv):
         if done:
             self.final_observations[:] = self.observations
             infos = [{"episode_length": float(self.t), "num_episodes": self.num_agents}]
+            if self.info_bytes:
+                infos[0]["payload"] = bytes([self.steps % 256]) * self.info_bytes
             self.t = 0
             self.observations[:, 0] = self.seed
         return self.observations, self.rewards, self.terminals, self.truncations, infos

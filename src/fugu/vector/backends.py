@@ -28,6 +28,7 @@ def make(
     env_kwargs: dict[str, Any] | None = None,
     context: str | None = None,
     spin_us: float = 200.0,
+    pin_workers: bool | None = None,
 ) -> VecEnv:
     """Build a vec env of ``num_envs`` instances of ``env``.
 
@@ -48,6 +49,8 @@ def make(
         context: Multiprocessing start method (``"spawn"``, ``"fork"``, ``"forkserver"``).
         spin_us: Multiprocessing: microseconds a waiting side polls before sleeping (see
             :class:`~fugu.vector.multiproc.Multiprocessing`).
+        pin_workers: Multiprocessing: pin each worker to a CPU (``None``: when the workers
+            cover the usable CPUs evenly; see :class:`~fugu.vector.multiproc.Multiprocessing`).
 
     Returns:
         An object implementing the :class:`~fugu.core.vec.VecEnv` protocol.
@@ -69,7 +72,14 @@ def make(
         return _native(factory, num_envs, num_workers, batch_size, seed)
     if backend == "multiprocessing" or (backend == "auto" and (num_workers or 1) > 1):
         return Multiprocessing(
-            factory, num_envs, num_workers, batch_size, seed, context=context, spin_us=spin_us
+            factory,
+            num_envs,
+            num_workers,
+            batch_size,
+            seed,
+            context=context,
+            spin_us=spin_us,
+            pin_workers=pin_workers,
         )
     if num_workers not in (None, 1):
         raise APIUsageError(
