@@ -29,6 +29,18 @@ def test_worker_cpus_spread_round_robin_over_usable_cpus() -> None:
         assert worker_cpus(n + 1, pin=True) == [*usable, usable[0]]
 
 
+@needs_affinity
+def test_default_worker_count_follows_the_usable_cpus(
+    monkeypatch: pytest.MonkeyPatch, envs_module: ModuleType
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})  # as under `taskset -c 0`
+    env = Multiprocessing(EnvFactory(envs_module.Counter, {"agents": 1}), 4, context="fork")
+    try:
+        assert env.num_workers == 1 and env.worker_cpus == [0]
+    finally:
+        env.close()
+
+
 def test_pin_true_without_affinity_support_says_what_to_do(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

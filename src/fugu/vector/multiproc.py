@@ -276,6 +276,13 @@ def _worker_main(
             pass
 
 
+def _usable_cpus() -> list[int]:
+    """The CPUs this process may run on (all of them where affinity is unknown)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
 def worker_cpus(num_workers: int, pin: bool | None = None) -> list[int | None]:
     """The CPU each worker pins itself to (``None``: not pinned); see ``pin_workers``.
 
@@ -286,15 +293,14 @@ def worker_cpus(num_workers: int, pin: bool | None = None) -> list[int | None]:
         >>> worker_cpus(3, pin=False)
         [None, None, None]
     """
-    usable = getattr(os, "sched_getaffinity", None)
-    if pin is False or usable is None or not hasattr(os, "sched_setaffinity"):
+    if pin is False or not hasattr(os, "sched_setaffinity"):
         if pin:
             raise APIUsageError(
                 "pin_workers=True needs os.sched_setaffinity, which this platform lacks; "
                 "pass pin_workers=None or False"
             )
         return [None] * num_workers
-    cpus = sorted(usable(0))
+    cpus = _usable_cpus()
     if pin is None and num_workers % len(cpus):
         return [None] * num_workers
     return [cpus[i % len(cpus)] for i in range(num_workers)]
@@ -307,7 +313,8 @@ class Multiprocessing(VecEnvBase):
         factory: Builds one instance; must be picklable for ``spawn``/``forkserver`` (an
             :class:`~fugu.vector.factory.EnvFactory` of an env id or module-level function).
         num_envs: Number of instances; a multiple of ``num_workers``.
-        num_workers: Worker processes (default: as many as CPUs that divide ``num_envs``).
+        num_workers: Worker processes (default: the largest divisor of ``num_envs`` that is
+            at most the number of CPUs this process may run on).
         batch_size: Instances per :meth:`recv` batch, a multiple of ``num_envs // num_workers``
             that divides ``num_envs`` (default: all of them, i.e. synchronous batches).
         seed: Seed of the first reset when none is given to it.
@@ -351,7 +358,7 @@ class Multiprocessing(VecEnvBase):
                 f"context must be one of {mp.get_all_start_methods()}, got {context!r}"
             )
         if num_workers is None:
-            cpus = os.cpu_count() or 1
+            cpus = len(_usable_cpus())
             num_workers = max(w for w in range(1, min(cpus, num_envs) + 1) if num_envs % w == 0)
         num_workers = int(num_workers)
         if num_workers < 1 or num_envs % num_workers:
