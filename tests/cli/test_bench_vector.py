@@ -27,3 +27,24 @@ def test_table_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert "fugu-mp-sync" in out and "steps/s" in out
     assert main(["bench", "vector", "--impls", "nope"]) == 2
     assert "unknown implementations" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("flag", "expected"), [("auto", None), ("on", True), ("off", False)])
+def test_pin_workers_reaches_the_workers(
+    flag: str, expected: bool | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fugu.vector import backends, multiproc
+
+    asked: list[bool | None] = []
+
+    class Recording(multiproc.Multiprocessing):
+        def __init__(self, *args: object, pin_workers: bool | None = None, **kwargs: object):
+            asked.append(pin_workers)
+            super().__init__(*args, pin_workers=pin_workers, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backends, "Multiprocessing", Recording)
+    argv = ["bench", "vector", "--num-envs", "2", "--num-workers", "1", "--steps", "16",
+            "--repeats", "1", "--impls", "fugu-mp-sync", "--context", "fork",
+            "--pin-workers", flag, "--json"]  # fmt: skip
+    assert main(argv) == 0
+    assert asked == [expected]

@@ -44,6 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="start method of fugu's workers (spawn)",
     )
+    parser.add_argument(
+        "--pin-workers",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="pin fugu's workers to CPUs: auto (when they cover the CPUs evenly), on, off",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line per impl")
 
 
@@ -65,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         impls=impls,
         context=args.context,
+        pin_workers={"auto": None, "on": True, "off": False}[args.pin_workers],
     )
     try:
         if args.json:

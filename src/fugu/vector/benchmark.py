@@ -44,6 +44,8 @@ class VectorBenchConfig:
         seed: Seed of the envs and of the random actions.
         impls: Implementations to measure, a subset of :data:`IMPLS`.
         context: Start method of fugu's workers (``None``: fugu's default, spawn).
+        pin_workers: Pinning of fugu's workers to CPUs (``None``: fugu's default, pin when
+            they cover the usable CPUs evenly).
     """
 
     env_id: str = "CartPole-v1"
@@ -55,6 +57,7 @@ class VectorBenchConfig:
     seed: int = 0
     impls: tuple[str, ...] = IMPLS
     context: str | None = None
+    pin_workers: bool | None = None
 
 
 @dataclass
@@ -126,6 +129,7 @@ class _Runner:
                 num_workers=workers,
                 batch_size=self.batch_size,
                 context=config.context,
+                pin_workers=config.pin_workers,
             )
         self._actions = actions.astype(self.env.actions.dtype)
         self.rows_per_call = int(self.env.agents_per_batch)
