@@ -150,21 +150,22 @@ def _buffer_views(raw: Any, layout: list[tuple[str, int, tuple[int, ...], str]])
 
 def _answer(
     ctrl: Any,
-    done_seq: int,
+    base: int,
     seen: int,
-    main_sleeping: int,
-    done_wake_conn: Connection,
-    done_conn: Connection,
+    status: int,
     piped: bytes,
+    done_conn: Connection,
+    done_wake_conn: Connection,
 ) -> None:
-    """Publish the answer to command ``seen`` (its status is already written).
+    """Publish the answer to command ``seen``: its status, the counter, then any piped message.
 
     The counter goes up before a piped message is sent: a message larger than the pipe's buffer
     blocks the sender until the main process reads it, which it only does once it sees the
     counter.
     """
-    ctrl[done_seq] = seen
-    if ctrl[main_sleeping]:
+    ctrl[base + _STATUS] = status
+    ctrl[base + _DONE_SEQ] = seen
+    if ctrl[base + _MAIN_SLEEPING]:
         _ring(done_wake_conn)
     if piped:
         done_conn.send_bytes(piped)
@@ -193,23 +194,20 @@ def _worker_main(
             os.sched_setaffinity(0, {cpu})
     parent, clock = os.getppid(), _clock
     base = index * _STRIDE
-    cmd_seq, done_seq, sleeping = base + _CMD_SEQ, base + _DONE_SEQ, base + _WORKER_SLEEPING
-    main_sleeping = base + _MAIN_SLEEPING
+    cmd_seq, sleeping = base + _CMD_SEQ, base + _WORKER_SLEEPING
     bell = _Bell(wake_conn)
     seen = 1  # command 1 is "build your envs"
     skip_spin = misses = 0  # waits left that sleep at once; spins in a row that timed out
     try:
         buffers = _buffer_views(raw, layout)
-        info_area = np.frombuffer(info_raw, np.uint8)[index * _INFO_AREA : (index + 1) * _INFO_AREA]
+        info_area = memoryview(info_raw).cast("B")[index * _INFO_AREA : (index + 1) * _INFO_AREA]
         offsets = [first_row + i * agents_per_env for i in range(num_envs)]
         envs = [factory(buffers=buffers.rows(lo, lo + agents_per_env)) for lo in offsets]
         last = offsets[-1] + agents_per_env
         rewards = buffers.rewards[first_row:last]
         terminals = buffers.terminals[first_row:last]
         truncations = buffers.truncations[first_row:last]
-        ctrl[base + _STATUS] = _OK
-        ctrl[done_seq] = seen
-        _ring(done_wake_conn)
+        _answer(ctrl, base, seen, _OK, b"", done_conn, done_wake_conn)
         while True:
             if ctrl[cmd_seq] <= seen:
                 if skip_spin:
@@ -252,28 +250,22 @@ def _worker_main(
                 for env in envs:
                     env.close()
                 return
-            piped = b""
+            status, piped = _OK, b""
             if infos:
                 payload = pickle.dumps(infos, protocol=5)
                 if len(payload) <= _INFO_AREA:
-                    info_area[: len(payload)] = np.frombuffer(payload, np.uint8)
+                    info_area[: len(payload)] = payload
                     ctrl[base + _INFO_BYTES] = len(payload)
-                    ctrl[base + _STATUS] = _INFOS
+                    status = _INFOS
                 else:
-                    piped = payload
-                    ctrl[base + _STATUS] = _INFOS_PIPED
-            else:
-                ctrl[base + _STATUS] = _OK
-            _answer(ctrl, done_seq, seen, main_sleeping, done_wake_conn, done_conn, piped)
+                    status, piped = _INFOS_PIPED, payload
+            _answer(ctrl, base, seen, status, piped, done_conn, done_wake_conn)
     except (KeyboardInterrupt, BrokenPipeError):
         return
     except BaseException:
         text = f"worker {index} (pid {os.getpid()}) raised:\n{traceback.format_exc()}"
-        try:
-            ctrl[base + _STATUS] = _ERROR
-            _answer(ctrl, done_seq, seen, main_sleeping, done_wake_conn, done_conn, text.encode())
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            _answer(ctrl, base, seen, _ERROR, text.encode(), done_conn, done_wake_conn)
 
 
 def _usable_cpus() -> list[int]:
@@ -293,12 +285,13 @@ def worker_cpus(num_workers: int, pin: bool | None = None) -> list[int | None]:
         >>> worker_cpus(3, pin=False)
         [None, None, None]
     """
-    if pin is False or not hasattr(os, "sched_setaffinity"):
-        if pin:
-            raise APIUsageError(
-                "pin_workers=True needs os.sched_setaffinity, which this platform lacks; "
-                "pass pin_workers=None or False"
-            )
+    supported = hasattr(os, "sched_setaffinity")
+    if pin and not supported:
+        raise APIUsageError(
+            "pin_workers=True needs os.sched_setaffinity, which this platform lacks; "
+            "pass pin_workers=None or False"
+        )
+    if pin is False or not supported:
         return [None] * num_workers
     cpus = _usable_cpus()
     if pin is None and num_workers % len(cpus):
