@@ -49,8 +49,8 @@ def test_round_trip(tmp_path):
     assert ckpt.counters == {"global_step": 16, "epoch": 2}
     assert ckpt.config == {"env": {"id": "cartpole-v1"}}
     manifest = json.loads((path / "manifest.json").read_text())
-    assert manifest["format_version"] == 1
-    assert set(manifest["files"]) == {"policy.safetensors", "state.pt"}
+    assert manifest["format_version"] == 2
+    assert set(manifest["files"]) == {"weights.safetensors", "state.pt"}
     assert "fugu_version" in manifest
     assert torch.equal(load_weights(path)["layer.bias"], torch.zeros(2))
 
@@ -88,7 +88,7 @@ def test_corrupt_newest_falls_back_to_previous_with_warning(tmp_path, caplog):
     [
         (lambda p: (p / "manifest.json").write_text("{not json"), "not valid JSON"),
         (lambda p: (p / "manifest.json").unlink(), "missing manifest.json"),
-        (lambda p: (p / "policy.safetensors").unlink(), "missing policy.safetensors"),
+        (lambda p: (p / "weights.safetensors").unlink(), "missing weights.safetensors"),
         (lambda p: (p / "manifest.json").write_text('{"files": {}}'), "format_version"),
         (lambda p: (p / "manifest.json").write_text("[]"), "no 'files' table"),
     ],
@@ -104,7 +104,7 @@ def test_interrupted_write_is_ignored_and_pruned(tmp_path):
     good = _save(tmp_path, 8)
     leftover = tmp_path / ".tmp-step-000000000016-abcd"
     leftover.mkdir()
-    (leftover / "policy.safetensors").write_bytes(b"partial")
+    (leftover / "weights.safetensors").write_bytes(b"partial")
     assert list_checkpoints(tmp_path) == [good]
     assert find_latest_valid(tmp_path) == good
     assert leftover in prune_checkpoints(tmp_path, keep_last=5)

@@ -134,7 +134,7 @@ def test_split_run_with_resume_in_a_new_process_equals_one_run_bitwise(tmp_path,
     )
     assert second.returncode == 0, second.stderr
     assert "resumed:" in second.stdout and "done:" in second.stdout
-    name = "step-000000000512/policy.safetensors"
+    name = "step-000000000512/weights.safetensors"
     a = (tmp_path / "full" / "checkpoints" / name).read_bytes()
     b = (tmp_path / "split" / "checkpoints" / name).read_bytes()
     assert a == b

@@ -8,7 +8,7 @@ import pytest
 
 from fugu.core.errors import APIUsageError
 from fugu.train.experiment import (
-    SECTIONS,
+    BASE_SECTIONS,
     CheckpointConfig,
     EnvConfig,
     ExperimentConfig,
@@ -102,7 +102,8 @@ def test_unknown_keys_list_the_valid_ones():
     message = str(error.value)
     assert "did you mean --ppo.learning-rate?" in message
     assert "--ppo.clip-coef" in message and "valid ppo options" in message
-    with pytest.raises(APIUsageError, match="SECTION one of env, train, ppo"):
+    sections = "SECTION one of env, train, policy, logging, checkpoint, ppo"
+    with pytest.raises(APIUsageError, match=sections):
         config.with_overrides({"optimizer.lr": 1})
     with pytest.raises(APIUsageError, match="SECTION"):
         parse_override_args(["--nodot", "1"])
@@ -217,7 +218,8 @@ def test_help_describes_every_field():
     rows = describe_options()
     flags = {row[0] for row in rows}
     assert "--ppo.learning-rate" in flags and "--env.num-envs" in flags
-    assert len(rows) == sum(len(field_help(cls)) for cls in SECTIONS.values())
+    sections = [*BASE_SECTIONS.values(), ExperimentConfig().ppo.__class__]
+    assert len(rows) == sum(len(field_help(cls)) for cls in sections)
     assert all(text for _, _, text, _ in rows)
 
 

@@ -37,8 +37,7 @@ def build(kind="mlp", double_buffer=True, env_id="cartpole-v1", rows=16, steps=8
     policy = make_policy(envs[0].single_observation_space, envs[0].single_action_space,
                          PolicyConfig(kind=kind, hidden_size=16))
     ppo = PPOConfig(seed=seed, update_epochs=2, num_minibatches=2, learning_rate=1e-3)
-    algo = PPO(policy, ppo, total_updates=config.num_updates(rows))
-    return Trainer(envs, policy, algo, config)
+    return Trainer(envs, PPO(policy, ppo), config)
 """
 namespace: dict = {}
 exec(BUILD, namespace)
@@ -46,7 +45,7 @@ build = namespace["build"]
 
 
 def _params(trainer: Trainer) -> list[torch.Tensor]:
-    return [p.detach().clone() for p in trainer.policy.parameters()]
+    return [p.detach().clone() for p in trainer.algo.policy.parameters()]
 
 
 def test_train_epoch_metrics_and_counters():
@@ -68,7 +67,7 @@ def test_train_epoch_metrics_and_counters():
 @pytest.mark.parametrize("kind", ["mlp", "lstm"])
 def test_double_buffer_equals_single_buffer(kind):
     a, b = build(kind, double_buffer=True), build(kind, double_buffer=False)
-    assert a._pool is not None and b._pool is None
+    assert a.collector._pool is not None and b.collector._pool is None
     for _ in range(3):
         a.train_epoch()
         b.train_epoch()
@@ -108,7 +107,7 @@ def test_resume_in_new_process_is_bitwise_identical(tmp_path, kind):
         trainer.load_state_dict(torch.load(sys.argv[1], weights_only=False))
         for _ in range(2):
             trainer.train_epoch()
-        torch.save([p.detach() for p in trainer.policy.parameters()], sys.argv[2])
+        torch.save([p.detach() for p in trainer.algo.policy.parameters()], sys.argv[2])
         torch.save(trainer.state_dict(), sys.argv[3])
         """
     )
@@ -163,19 +162,19 @@ def test_truncated_rows_bootstrap_the_final_observation():
     env = _Clock(2)
     policy = make_policy(env.single_observation_space, env.single_action_space)
     algo = PPO(policy, PPOConfig())
-    trainer = Trainer(env, policy, algo, TrainConfig(num_steps=4, total_timesteps=8))
-    trainer.collect()
-    s = trainer.storage
-    assert s.truncations[:, 0].tolist() == [False, False, True, False]
-    want = algo.value(torch.full((1, 1), 3.0))
+    trainer = Trainer(env, algo, TrainConfig(num_steps=4, total_timesteps=8))
+    batch = trainer.collect()
+    s = trainer.collector.storage
+    assert batch["truncations"][:, 0].tolist() == [False, False, True, False]
+    want = algo.bootstrap(torch.full((1, 1), 3.0), None)
     torch.testing.assert_close(s.final_values[2], want.expand(2))
     assert s.final_values[[0, 1, 3]].abs().sum() == 0
-    assert s.starts[:, 0].tolist() == [True, False, False, True]
-    batch = s.batch()
-    torch.testing.assert_close(batch.next_values[2], want.expand(2))
-    torch.testing.assert_close(batch.next_values[0], s.values[1])
-    metrics = trainer._episode_metrics()
+    assert batch["starts"][:, 0].tolist() == [True, False, False, True]
+    torch.testing.assert_close(batch["next_values"][2], want.expand(2))
+    torch.testing.assert_close(batch["next_values"][0], batch["values"][1])
+    metrics = trainer._env_metrics()
     assert metrics["env/episode_return"] == 3.0 and trainer.done
+    assert list(trainer.episode_returns) == [3.0, 3.0]  # exact, counted by the trainer
     trainer.close()
 
 
@@ -183,14 +182,11 @@ def test_gymnasium_env_without_state_and_errors():
     env = fugu.make("CartPole-v1")
     policy = make_policy(env.single_observation_space, env.single_action_space)
     algo = PPO(policy, PPOConfig())
-    trainer = Trainer(env, policy, algo, TrainConfig(num_steps=4, total_timesteps=8))
+    trainer = Trainer(env, algo, TrainConfig(num_steps=4, total_timesteps=8))
     trainer.train()
     assert trainer.done and trainer.state_dict()["envs"] == [None]
-    other = make_policy(env.single_observation_space, env.single_action_space)
-    with pytest.raises(APIUsageError, match="policy"):
-        Trainer(env, other, algo)
     with pytest.raises(APIUsageError, match="at least one"):
-        Trainer([], policy, algo)
+        Trainer([], algo)
     with pytest.raises(APIUsageError, match="shards"):
         state = trainer.state_dict()
         state["envs"] = [None, None]
@@ -216,12 +212,12 @@ def test_cuda_collection_and_update(kind):
             envs[0].single_action_space,
             PolicyConfig(kind="lstm", hidden_size=16),
         )
-    algo = PPO(policy, PPOConfig(amp="fp16"), total_updates=2, device="cuda")
-    trainer = Trainer(envs, policy, algo, config)
+    algo = PPO(policy, PPOConfig(amp="fp16"), device="cuda")
+    trainer = Trainer(envs, algo, config)
     assert trainer.shards[0].pinned is not None and trainer.shards[0].pinned.is_pinned()
     metrics = trainer.train()
     assert trainer.done and np.isfinite(metrics["loss/policy"])
-    assert trainer.storage.observations.is_cuda
+    assert trainer.collector.storage.tensors["observations"].is_cuda
     state = trainer.state_dict()
     trainer.load_state_dict(state)
     trainer.close()
@@ -239,12 +235,12 @@ def test_dead_rows_are_masked_out_of_the_update():
     env = _HalfDead(2)
     policy = make_policy(env.single_observation_space, env.single_action_space)
     algo = PPO(policy, PPOConfig(num_minibatches=1))
-    trainer = Trainer(env, policy, algo, TrainConfig(num_steps=4, total_timesteps=8))
-    trainer.collect()
-    batch = trainer.storage.batch()
-    assert batch.masks is not None and batch.masks[:, 1].sum() == 0 and batch.masks[:, 0].all()
+    trainer = Trainer(env, algo, TrainConfig(num_steps=4, total_timesteps=8))
+    batch = trainer.collect()
+    masks = batch["masks"]
+    assert masks[:, 1].sum() == 0 and masks[:, 0].all()
+    assert batch["rewards"][:, 1].abs().sum() == 0  # nothing is credited to a never-live row
     assert np.isfinite(algo.update(batch)["loss/policy"])
     trainer.close()
-    clock = Trainer(_Clock(2), policy, algo, TrainConfig(num_steps=2, total_timesteps=4))
-    clock.collect()
-    assert clock.storage.batch().masks is None
+    clock = Trainer(_Clock(2), algo, TrainConfig(num_steps=2, total_timesteps=4))
+    assert clock.collect()["masks"].all()

@@ -1,29 +1,37 @@
 """Proximal Policy Optimization (clipped surrogate), with V-trace-clipped advantages as an option.
 
-Read top to bottom: :class:`PPOConfig` (every knob, documented), :class:`PPOBatch` (what a
-rollout hands over), :class:`PPO` (``act`` for rollouts, ``update`` for learning, and the
-state needed to resume exactly). The maths lives in :mod:`fugu.ops`.
+Read top to bottom: :class:`PPOConfig` (every knob, documented), then :class:`PPO`, the first
+implementation of :class:`~fugu.algos.base.Algorithm`: ``act`` for rollouts (respecting the
+env's ``action_masks``), ``update`` for learning from a rollout
+:class:`~fugu.buffers.Batch`, and the state needed to resume exactly. The maths lives in
+:mod:`fugu.ops`; AMP, clipping, schedules and accumulation in
+:class:`fugu.models.optim.Optimizer`.
+
+Samples of rows that were not live (absent, dead or waiting agents: ``masks`` false) never
+reach the losses, the advantage normalisation or the explained variance, for feed-forward and
+recurrent policies alike; their advantages are computed around them (see :func:`fugu.ops.gae`).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+import numpy as np
 import torch
-from torch import Tensor
+from gymnasium import spaces
+from torch import Tensor, nn
 
 from fugu import ops
+from fugu.algos.base import ActOutput, Collection, check_action_space
+from fugu.buffers import Batch
 from fugu.core.errors import APIUsageError
-from fugu.models.policy import Policy, PolicyState
+from fugu.core.schema import Field
+from fugu.models.optim import AMP_MODES, SCHEDULES, Optimizer, maybe_compile
+from fugu.models.policy import Policy, PolicyConfig, PolicyState, make_policy
 
-__all__ = ["PPO", "PPOBatch", "PPOConfig"]
-
-_SCHEDULES = ("constant", "linear", "cosine")
-_AMP = ("none", "bf16", "fp16")
+__all__ = ["PPO", "PPOConfig"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +46,8 @@ class PPOConfig:
     learning_rate: float = 2.5e-4
     """Adam step size at the start of training."""
     lr_schedule: str = "linear"
-    """``"constant"``, ``"linear"`` (to 0 at the last update) or ``"cosine"`` (to 0)."""
+    """``"constant"``, ``"linear"`` or ``"cosine"``: decays to 0 over the run's env steps
+    (``train.total_timesteps``, counted in rows)."""
     gamma: float = 0.99
     """Discount factor."""
     gae_lambda: float = 0.95
@@ -85,12 +94,12 @@ class PPOConfig:
     """Seed of the generator that samples actions and shuffles minibatches."""
 
     def __post_init__(self) -> None:
-        if self.lr_schedule not in _SCHEDULES:
+        if self.lr_schedule not in SCHEDULES:
             raise APIUsageError(
-                f"PPOConfig.lr_schedule must be one of {_SCHEDULES}, got {self.lr_schedule!r}"
+                f"PPOConfig.lr_schedule must be one of {SCHEDULES}, got {self.lr_schedule!r}"
             )
-        if self.amp not in _AMP:
-            raise APIUsageError(f"PPOConfig.amp must be one of {_AMP}, got {self.amp!r}")
+        if self.amp not in AMP_MODES:
+            raise APIUsageError(f"PPOConfig.amp must be one of {AMP_MODES}, got {self.amp!r}")
         if self.update_epochs < 1 or self.num_minibatches < 1:
             raise APIUsageError("PPOConfig needs update_epochs >= 1 and num_minibatches >= 1")
         if (self.vtrace_rho_clip is None) != (self.vtrace_c_clip is None):
@@ -106,175 +115,216 @@ class PPOConfig:
         return self.vtrace_rho_clip is not None
 
 
-@dataclass
-class PPOBatch:
-    """One rollout, time-major ``[T, N, ...]`` (horizon by env rows).
-
-    ``next_values[t, n]`` is the value of the state step ``t`` led to: the next step's value,
-    the value of the final observation on truncated steps, anything on terminated ones (see
-    :func:`fugu.ops.gae`). ``starts[t, n]`` flags steps whose observation begins an episode
-    (recurrent policies reset their state there); ``initial_state`` is the recurrent state
-    before step 0. ``masks`` (live agents: dead rows are left out of the losses; feed-forward
-    policies only, recurrent ones train on every row) and ``action_masks`` (``[T, N, logits]``,
-    false for illegal actions) are optional.
-    """
-
-    observations: Tensor
-    actions: Tensor
-    logprobs: Tensor
-    values: Tensor
-    rewards: Tensor
-    terminals: Tensor
-    truncations: Tensor
-    next_values: Tensor
-    starts: Tensor | None = None
-    initial_state: PolicyState = None
-    masks: Tensor | None = None
-    action_masks: Tensor | None = None
-
-
 class PPO:
     """PPO over a :class:`~fugu.models.Policy`.
 
     Args:
         policy: The policy to train (moved to ``device``).
         config: Hyperparameters.
-        total_updates: Number of :meth:`update` calls planned (sets the learning-rate schedule).
         device: Where the policy and the update run.
+
+    Example:
+        >>> from fugu.models import make_policy
+        >>> obs_space, act_space = spaces.Box(-1, 1, (4,)), spaces.Discrete(2)
+        >>> algo = PPO(make_policy(obs_space, act_space))
+        >>> out = algo.act(torch.zeros(3, 4), None, {})
+        >>> out.actions.shape, sorted(out.fields)
+        (torch.Size([3]), ['logprobs', 'values'])
     """
+
+    name: ClassVar[str] = "ppo"
+    config_type: ClassVar[type] = PPOConfig
+    collection: ClassVar[Collection] = "rollout"
+    action_spaces: ClassVar[tuple[str, ...]] = ("discrete", "multi_discrete", "box")
+    dashboard_metrics: ClassVar[tuple[str, ...]] = (
+        "loss/policy",
+        "loss/value",
+        "loss/entropy",
+        "loss/approx_kl",
+        "loss/clipfrac",
+        "loss/explained_variance",
+        "train/learning_rate",
+    )
 
     def __init__(
         self,
         policy: Policy,
         config: PPOConfig | None = None,
-        total_updates: int = 1,
         device: torch.device | str = "cpu",
     ) -> None:
         self.config = config = config or PPOConfig()
         self.device = torch.device(device)
-        if config.amp == "fp16" and self.device.type != "cuda":
-            raise APIUsageError(
-                "amp='fp16' needs a CUDA device (it uses a gradient scaler); "
-                "use amp='bf16' on CPU or amp='none'"
-            )
         self.policy = policy.to(self.device)
-        self.total_updates = max(int(total_updates), 1)
-        self.optimizer = torch.optim.AdamW(
+        self.optimizer = Optimizer(
             self.policy.parameters(),
-            lr=config.learning_rate,
-            eps=config.adam_eps,
-            betas=config.adam_betas,
+            learning_rate=config.learning_rate,
+            lr_schedule=config.lr_schedule,
+            adam_eps=config.adam_eps,
+            adam_betas=config.adam_betas,
             weight_decay=config.weight_decay,
+            max_grad_norm=config.max_grad_norm,
+            amp=config.amp,
+            device=self.device,
         )
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=config.amp == "fp16")
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self._cpu_generator = torch.Generator().manual_seed(config.seed + 1)
-        self._autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
-        self._forward_eval: Callable[..., Any] = self.policy.forward_eval
-        self._forward_train: Callable[..., Any] = self.policy.forward_train
-        if config.compile:
-            self._forward_eval = torch.compile(self.policy.forward_eval)
-            self._forward_train = torch.compile(self.policy.forward_train)
+        self._forward_eval: Callable[..., Any] = maybe_compile(
+            self.policy.forward_eval, config.compile
+        )
+        self._forward_train: Callable[..., Any] = maybe_compile(
+            self.policy.forward_train, config.compile
+        )
         self.num_updates = 0
 
-    # -- schedules and precision ------------------------------------------------------------
-    def _lr_factor(self, step: int) -> float:
-        progress = min(step / self.total_updates, 1.0)
-        if self.config.lr_schedule == "linear":
-            return 1.0 - progress
-        if self.config.lr_schedule == "cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * progress))
-        return 1.0
+    @classmethod
+    def build(
+        cls,
+        config: PPOConfig,
+        observation_space: spaces.Box,
+        action_space: spaces.Space,
+        policy_config: PolicyConfig,
+        device: torch.device | str = "cpu",
+    ) -> PPO:
+        """A PPO with a new policy for these spaces (see :meth:`Algorithm.build`)."""
+        check_action_space(cls, action_space)
+        return cls(make_policy(observation_space, action_space, policy_config), config, device)
 
-    def _autocast(self) -> AbstractContextManager[Any]:
-        if self._autocast_dtype is None:
-            return nullcontext()
-        return torch.autocast(self.device.type, dtype=self._autocast_dtype)
+    # -- the protocol: storage, acting, bootstrapping ------------------------------------------
+    def storage_fields(self, env_fields: Mapping[str, Field]) -> dict[str, Field]:
+        """``logprobs`` and ``values`` of the acting policy, and the env's ``action_masks``."""
+        fields = {
+            "logprobs": Field("logprobs", (), np.float32),
+            "values": Field("values", (), np.float32),
+        }
+        if "action_masks" in env_fields:
+            fields["action_masks"] = env_fields["action_masks"]
+        return fields
 
-    # -- acting -----------------------------------------------------------------------------
+    def modules(self) -> dict[str, nn.Module]:
+        """``{"policy": policy}``."""
+        return {"policy": self.policy}
+
+    def initial_state(self, num_rows: int) -> PolicyState:
+        """The policy's initial recurrent state (``None`` when feed-forward)."""
+        return self.policy.initial_state(num_rows, self.device)
+
+    def reset_state(self, state: PolicyState, starts: Tensor) -> PolicyState:
+        """Zero the recurrent state of rows that start an episode."""
+        return self.policy.reset_state(state, starts)
+
     def act(
-        self, obs: Tensor, state: PolicyState = None, action_mask: Tensor | None = None
-    ) -> tuple[Tensor, Tensor, Tensor, PolicyState]:
-        """Sample actions for a batch of observations (under ``torch.inference_mode``).
+        self,
+        obs: Tensor,
+        state: PolicyState,
+        extras: Mapping[str, Tensor],
+        deterministic: bool = False,
+    ) -> ActOutput:
+        """Sample (or, ``deterministic``, take the mode of) actions under inference mode.
 
         Args:
             obs: ``[B, *obs_shape]`` observations on the algorithm's device.
-            state: Recurrent state (``None`` for feed-forward policies or zeros).
-            action_mask: Optional ``[B, num_logits]`` bool, false for illegal actions.
+            state: Recurrent state (``None`` for feed-forward policies).
+            extras: The env's declared fields of these rows; ``action_masks`` (bool
+                ``[B, num_logits]``, false for illegal actions) is respected.
+            deterministic: Take the distribution's mode (evaluation).
 
         Returns:
-            ``(actions, logprobs [B], values [B], state)``.
+            ``ActOutput(actions, {"logprobs": [B], "values": [B]}, state)``.
         """
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), self.optimizer.autocast():
             params, values, state = self._forward_eval(obs, state)
             params = _to_float(params)
             dist = self.policy.distribution
-            if action_mask is not None:
-                params = dist.mask(params, action_mask)
-            actions, logprobs = dist.sample_with_log_prob(params, self.generator)
-        return actions, logprobs, values.float(), state
+            action_masks = extras.get("action_masks")
+            if action_masks is not None:
+                params = dist.mask(params, action_masks.to(self.device))
+            if deterministic:
+                actions = dist.mode(params)
+                logprobs = dist.log_prob(params, actions)
+            else:
+                actions, logprobs = dist.sample_with_log_prob(params, self.generator)
+        return ActOutput(actions, {"logprobs": logprobs, "values": values.float()}, state)
 
-    def value(self, obs: Tensor, state: PolicyState = None) -> Tensor:
+    def bootstrap(self, obs: Tensor, state: PolicyState) -> Tensor:
         """Values ``[B]`` of observations (inference mode), e.g. to bootstrap truncations."""
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), self.optimizer.autocast():
             _, values, _ = self._forward_eval(obs, state)
         return values.float()
 
+    value = bootstrap
+
     # -- learning ---------------------------------------------------------------------------
-    def advantages(self, batch: PPOBatch, ratios: Tensor | None = None) -> Tensor:
+    def advantages(self, batch: Mapping[str, Tensor], ratios: Tensor | None = None) -> Tensor:
         """``[T, N]`` advantages of a batch (V-trace clipped when configured and ``ratios``)."""
         c = self.config
-        args = (batch.rewards, batch.values, batch.next_values, batch.terminals, batch.truncations)
+        masks = batch.get("masks")
+        if masks is not None and bool(masks.all()):
+            masks = None
+        args = (
+            batch["rewards"],
+            batch["values"],
+            batch["next_values"],
+            batch["terminals"],
+            batch["truncations"],
+        )
         if c.uses_vtrace and ratios is not None:
             assert c.vtrace_rho_clip is not None and c.vtrace_c_clip is not None
             return ops.vtrace(
-                *args, ratios, c.gamma, c.gae_lambda, c.vtrace_rho_clip, c.vtrace_c_clip
-            )
-        return ops.gae(*args, c.gamma, c.gae_lambda)
+                *args, ratios, c.gamma, c.gae_lambda, c.vtrace_rho_clip, c.vtrace_c_clip,
+                masks=masks,
+            )  # fmt: skip
+        return ops.gae(*args, c.gamma, c.gae_lambda, masks=masks)
 
-    def update(self, batch: PPOBatch) -> dict[str, float]:
-        """Run the PPO epochs over one rollout and step the learning-rate schedule.
+    def update(self, batch: Batch, progress: float = 0.0) -> dict[str, float]:
+        """Run the PPO epochs over one rollout at the learning rate of ``progress``.
+
+        Every live sample is used once per epoch: the ``num_minibatches`` minibatches of an
+        epoch partition all of them (sizes differ by at most one).
 
         Returns:
             Metrics: ``loss/policy``, ``loss/value``, ``loss/entropy``, ``loss/approx_kl``,
             ``loss/clipfrac``, ``loss/explained_variance``, ``train/learning_rate``,
-            ``train/epochs`` (run, fewer with ``target_kl``), ``train/grad_norm``.
+            ``train/epochs`` (run, fewer with ``target_kl``), ``train/grad_norm`` (mean over
+            the update's optimizer steps).
         """
         c = self.config
         recurrent = self.policy.is_recurrent
-        steps, rows = batch.rewards.shape
+        learning_rate = self.optimizer.set_progress(progress)
+        steps, rows = batch["rewards"].shape
+        masks = batch.get("masks")
+        if masks is not None and bool(masks.all()):
+            masks = None
         with torch.no_grad():
             advantages = self.advantages(batch)
-            returns = advantages + batch.values
+            returns = advantages + batch["values"]
         # Recurrent policies train on sequences: sequence-major [N, T, ...]. Feed-forward ones
         # flatten the time-major [T, N, ...] tensors to T * N samples (views, no copies).
         seq: dict[str, Tensor] = {
-            "observations": batch.observations,
-            "actions": batch.actions,
-            "logprobs": batch.logprobs,
-            "values": batch.values,
+            "observations": batch["observations"],
+            "actions": batch["actions"],
+            "logprobs": batch["logprobs"],
+            "values": batch["values"],
             "returns": returns,
             "advantages": advantages,
         }
-        if batch.action_masks is not None:
-            seq["action_masks"] = batch.action_masks
-        if recurrent and batch.starts is not None:
-            seq["starts"] = batch.starts
+        if "action_masks" in batch:
+            seq["action_masks"] = batch["action_masks"]
         if recurrent:
+            seq["starts"] = batch["starts"]
+            if masks is not None:
+                seq["masks"] = masks
             seq = {k: v.transpose(0, 1) for k, v in seq.items()}
         else:
             seq = {k: v.reshape(steps * rows, *v.shape[2:]) for k, v in seq.items()}
         live: Tensor | None = None
-        if batch.masks is not None and not recurrent:
-            live = batch.masks.reshape(-1).nonzero().squeeze(-1)
+        if masks is not None and not recurrent:
+            live = masks.reshape(-1).nonzero().squeeze(-1)
         num_units = rows if recurrent else (rows * steps if live is None else int(live.numel()))
-        mb_units = max(num_units // c.num_minibatches, 1)
         stats = torch.zeros(6, device=self.device)  # pg, v, ent, kl, clipfrac, count
-        grad_norm = torch.zeros((), device=self.device)
         # V-trace: the learner's log-probabilities seen in the last epoch (ratio 1 where unseen).
         new_logprobs = seq["logprobs"].clone() if c.uses_vtrace else None
         epochs_run = 0
+        self.optimizer.pop_grad_norm()
         for epoch in range(c.update_epochs):
             if epoch > 0 and new_logprobs is not None:
                 ratios = torch.exp(new_logprobs - seq["logprobs"])
@@ -288,27 +338,21 @@ class PPO:
             if live is not None:
                 order = live[order]
             epoch_kl = torch.zeros((), device=self.device)
-            for start in range(0, num_units - mb_units + 1, mb_units):
-                idx = order[start : start + mb_units]
+            minibatches = [mb for mb in torch.tensor_split(order, c.num_minibatches) if mb.numel()]
+            for idx in minibatches:
                 epoch_kl += self._minibatch(seq, idx, batch.initial_state, stats, new_logprobs)
-                if c.max_grad_norm > 0:
-                    self.scaler.unscale_(self.optimizer)
-                    grad_norm = torch.nn.utils.clip_grad_norm_(
-                        self.policy.parameters(), c.max_grad_norm
-                    )
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-                self.optimizer.zero_grad(set_to_none=True)
+                self.optimizer.step()
             epochs_run += 1
             if c.target_kl is not None:
-                per_mb = epoch_kl.item() / max(num_units // mb_units, 1)
+                per_mb = epoch_kl.item() / max(len(minibatches), 1)
                 if per_mb > c.target_kl:
                     break
-        learning_rate = float(self.optimizer.param_groups[0]["lr"])
-        self.scheduler.step()
         self.num_updates += 1
         with torch.no_grad():
-            explained = ops.explained_variance(batch.values.flatten(), returns.flatten())
+            values, targets = batch["values"], returns
+            if masks is not None:
+                values, targets = values[masks], targets[masks]
+            explained = ops.explained_variance(values.flatten(), targets.flatten())
         totals = (stats[:5] / stats[5].clamp(min=1)).tolist()
         return {
             "loss/policy": totals[0],
@@ -319,7 +363,7 @@ class PPO:
             "loss/explained_variance": float(explained),
             "train/learning_rate": learning_rate,
             "train/epochs": float(epochs_run),
-            "train/grad_norm": float(grad_norm),
+            "train/grad_norm": self.optimizer.pop_grad_norm(),
         }
 
     def _minibatch(
@@ -334,22 +378,24 @@ class PPO:
         c = self.config
         recurrent = self.policy.is_recurrent
         adv_all = seq["advantages"][idx]
+        live_all = seq["masks"][idx] if "masks" in seq else None
         if c.norm_adv:
-            adv_all = ops.normalize_advantages(adv_all)
+            adv_all = _normalize(adv_all, live_all)
         size = int(idx.numel())
         chunk = size
         if c.max_minibatch_size is not None:
             chunk = c.max_minibatch_size
             if recurrent:  # chunks are whole sequences
                 chunk = max(chunk // max(int(seq["logprobs"].shape[1]), 1), 1)
+        total_live = size if live_all is None else max(int(live_all.sum()), 1)
         kl_sum = torch.zeros((), device=self.device)
         for lo in range(0, size, chunk):
             part = idx[lo : lo + chunk]
-            weight = part.numel() / size
             mb = {k: v[part] for k, v in seq.items()}
             adv = adv_all[lo : lo + chunk]
             state: PolicyState = None
-            with self._autocast():
+            live: Tensor | None = None
+            with self.optimizer.autocast():
                 if recurrent:
                     if initial_state is not None:
                         state = (initial_state[0][part], initial_state[1][part])
@@ -358,6 +404,11 @@ class PPO:
                     )
                     mb = {k: v.reshape(-1, *v.shape[2:]) for k, v in mb.items()}
                     adv = adv.reshape(-1)
+                    if "masks" in mb:  # only live steps of the sequences count
+                        live = mb["masks"]
+                        params = _select(params, live)
+                        values, adv = values[live], adv[live]
+                        mb = {k: v[live] for k, v in mb.items()}
                 else:
                     params, values, _ = self._forward_train(mb["observations"], None)
                 params = _to_float(params)
@@ -372,7 +423,11 @@ class PPO:
                     values, mb["values"], mb["returns"], c.clip_coef if c.clip_vloss else None
                 )
                 loss = pg_loss - c.ent_coef * entropy + c.vf_coef * v_loss
-            self.scaler.scale(loss * weight).backward()
+            count = int(part.numel()) if live is None else int(live.sum())
+            weight = count / (size if live_all is None else total_live)
+            if count == 0:
+                continue
+            self.optimizer.backward(loss, weight)
             with torch.no_grad():
                 logratio = logprobs - mb["logprobs"]
                 kl = ops.approx_kl(logratio)
@@ -383,30 +438,29 @@ class PPO:
                 stats[4] += ops.clip_fraction(logratio, c.clip_coef) * weight
                 kl_sum += kl * weight
                 if new_logprobs is not None:
-                    new_logprobs[part] = logprobs.detach().reshape(new_logprobs[part].shape)
+                    target = new_logprobs[part]
+                    if live is not None:
+                        flat = target.reshape(-1).clone()
+                        flat[live] = logprobs.detach()
+                        new_logprobs[part] = flat.reshape(target.shape)
+                    else:
+                        new_logprobs[part] = logprobs.detach().reshape(target.shape)
         stats[5] += 1
         return kl_sum
 
     # -- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume: policy, optimizer, scheduler, scaler, generators."""
+        """Everything but the weights needed to resume: optimizer, scaler, generators."""
         return {
-            "policy": self.policy.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(),
             "generator": self.generator.get_state(),
             "cpu_generator": self._cpu_generator.get_state(),
             "num_updates": self.num_updates,
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
-        self.policy.load_state_dict(state["policy"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
         self.generator.set_state(state["generator"])
         self._cpu_generator.set_state(state["cpu_generator"])
         self.num_updates = int(state["num_updates"])
@@ -416,3 +470,18 @@ def _to_float(params: Any) -> Any:
     if isinstance(params, tuple):
         return tuple(p.float() for p in params)
     return params.float()
+
+
+def _select(params: Any, rows: Tensor) -> Any:
+    if isinstance(params, tuple):
+        return tuple(p[rows] for p in params)
+    return params[rows]
+
+
+def _normalize(advantages: Tensor, live: Tensor | None) -> Tensor:
+    """Normalise advantages over the live entries only (non-live ones are never used)."""
+    if live is None:
+        return ops.normalize_advantages(advantages)
+    out = torch.zeros_like(advantages)
+    out[live] = ops.normalize_advantages(advantages[live])
+    return out

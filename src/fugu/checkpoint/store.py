@@ -4,9 +4,10 @@ A checkpoint is a directory ``<checkpoints>/step-<global_step>/`` holding:
 
 * ``manifest.json``: format version, fugu version, the resolved config, step counters and the
   SHA-256 of every other file;
-* ``policy.safetensors``: the policy's weights (loadable without pickle, e.g. by ``fugu eval``);
+* ``weights.safetensors``: the weights of every module the algorithm owns, keys
+  ``<module>.<parameter>`` (loadable without pickle, e.g. by ``fugu eval``);
 * ``state.pt``: everything else (the trainer's full state: optimizer, schedules, counters, every
-  RNG state, env state) via ``torch.save``.
+  generator state, env state) via ``torch.save``.
 
 It is written into a temporary sibling directory (``.tmp-…``) and renamed into place, so a
 process killed mid-write leaves only a temp directory, which discovery ignores. Loading verifies
@@ -48,9 +49,10 @@ __all__ = [
     "verify_checkpoint",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: weights of every module the algorithm owns, keys ``<module>.<parameter>``."""
 MANIFEST = "manifest.json"
-WEIGHTS = "policy.safetensors"
+WEIGHTS = "weights.safetensors"
 STATE = "state.pt"
 _NAME = re.compile(r"^step-(\d+)$")
 _TMP_PREFIX = ".tmp-"
@@ -68,7 +70,7 @@ class Checkpoint:
     Attributes:
         path: Its directory.
         manifest: The parsed ``manifest.json``.
-        weights: The policy's state dict (from ``policy.safetensors``).
+        weights: Every module's weights, ``<module>.<parameter>`` (``weights.safetensors``).
         state: The rest of the training state (from ``state.pt``).
     """
 
@@ -149,7 +151,7 @@ def save_checkpoint(
 
     Args:
         directory: The checkpoints directory (created).
-        weights: The policy's state dict, saved as safetensors.
+        weights: Tensors by name (every module's weights), saved as safetensors.
         state: The rest of the training state, saved with ``torch.save``.
         counters: Step counters; ``counters["global_step"]`` names the checkpoint.
         config: The resolved experiment config (a JSON-serialisable dict).

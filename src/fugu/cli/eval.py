@@ -1,4 +1,5 @@
-"""``fugu eval ENV --checkpoint PATH``: play a trained policy, report returns, render a video."""
+"""``fugu eval ENV --checkpoint PATH``: play a trained agent (any algorithm), report returns,
+render a video."""
 
 from __future__ import annotations
 
@@ -38,11 +39,11 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from fugu.checkpoint import find_latest_valid, load_weights, verify_checkpoint
+    from fugu.checkpoint import find_latest_valid, verify_checkpoint
     from fugu.core.errors import FuguError
     from fugu.core.registry import make
     from fugu.loggers.media import write_video
-    from fugu.models import make_policy
+    from fugu.train.build import load_algorithm
     from fugu.train.evaluate import evaluate_policy
     from fugu.train.experiment import ExperimentConfig
 
@@ -68,18 +69,18 @@ def run(args: argparse.Namespace) -> int:
         if args.num_envs != 1:
             kwargs["num_envs"] = args.num_envs
         env = make(args.env, **kwargs)
-        policy = make_policy(env.single_observation_space, env.single_action_space, config.policy)
-        policy.load_state_dict(load_weights(path))
         try:
+            algo, _ = load_algorithm(
+                path, env.single_observation_space, env.single_action_space, args.device
+            )
             result = evaluate_policy(
                 env,
-                policy,
+                algo,
                 args.episodes,
                 deterministic=not args.stochastic,
                 render=args.render is not None,
                 max_frames=args.max_frames,
                 seed=args.seed,
-                device=args.device,
             )
         finally:
             env.close()
@@ -93,18 +94,20 @@ def run(args: argparse.Namespace) -> int:
         return 2
     report = {
         "env": args.env,
+        "algo": config.algo,
         "checkpoint": str(path),
         "episodes": len(result.returns),
         "mean_return": result.mean_return,
         "returns": result.returns,
         "lengths": result.lengths,
         "video": None if video is None else str(video),
+        "env_stats": result.info_means,
     }
     if args.json:
         print(json.dumps(report))
     else:
         print(
-            f"{len(result.returns)} episodes of {args.env} from {path}: "
+            f"{len(result.returns)} episodes of {args.env} ({config.algo}) from {path}: "
             f"mean return {result.mean_return:.2f} (min {min(result.returns, default=0):.1f}, "
             f"max {max(result.returns, default=0):.1f})"
         )

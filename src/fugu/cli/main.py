@@ -15,8 +15,12 @@ from collections.abc import Sequence
 # name -> (module, one-line help). Add a line here to add a subcommand.
 COMMANDS: dict[str, tuple[str, str]] = {
     "envs": ("fugu.cli.envs", "list fugu's registered environments"),
+    "algos": ("fugu.cli.algos", "list the registered algorithms (collection, action spaces)"),
     "bench": ("fugu.cli.bench", "measure speed against peers (vector, env, train, ...)"),
-    "train": ("fugu.cli.train", "train PPO on an env (live dashboard, checkpoints, TensorBoard)"),
+    "train": (
+        "fugu.cli.train",
+        "train an algorithm (PPO by default) on an env: live dashboard, checkpoints, TensorBoard",
+    ),
     "eval": ("fugu.cli.eval", "evaluate a checkpoint: episode returns, gif/mp4 rendering"),
     "sweep": ("fugu.cli.sweep", "hyperparameter search over training runs (Protein, cost-aware)"),
 }

@@ -1,13 +1,15 @@
-"""``fugu train ENV``: train PPO on an env with a live dashboard, checkpoints and TensorBoard.
+"""``fugu train ENV [--algo NAME]``: train a registered algorithm (PPO by default) on an env,
+with a live dashboard, checkpoints and TensorBoard.
 
 Every config field is a flag: ``--SECTION.KEY VALUE`` (``fugu train ENV --help`` lists them
-with their defaults). Values resolve as: config defaults < ``default`` preset < the env's
-preset < ``--preset FILE`` < flags.
+with their defaults; ``--algo NAME --help`` lists that algorithm's). Values resolve as: config
+defaults < ``default`` preset < the env's preset < ``--preset FILE`` < flags.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from collections.abc import Sequence
@@ -16,13 +18,13 @@ from typing import Any
 _EPILOG = """\
 config overrides (any field of any section; the defaults shown are the config classes',
 the env's preset may set others: the run dir's config.toml holds the values used):
-  --SECTION.KEY VALUE     e.g. --ppo.learning-rate 3e-4 --train.total-timesteps 1e6
+  --SECTION.KEY VALUE     e.g. --{algo}.learning-rate 3e-4 --train.total-timesteps 1e6
                           --env.num-envs 64 --logging.wandb true --policy.hidden-size 128
 {options}
 resume:
   A run in a stable directory (--run-name NAME or --run-dir PATH) resumes from its latest
   valid checkpoint when the same command is run again (--resume auto, the default).
-  --resume latest also finds the newest runs/<env>-ppo-<seed>-* run; --resume PATH resumes
+  --resume latest also finds the newest runs/<env>-<algo>-<seed>-* run; --resume PATH resumes
   a given checkpoint or run dir; --resume never starts fresh.
 """
 
@@ -31,8 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``fugu train`` (config overrides are parsed separately)."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("env", help="env id, e.g. cartpole-v1 ('fugu envs' lists them)")
+    parser.add_argument(
+        "--algo",
+        metavar="NAME",
+        help="the algorithm to train (default ppo; 'fugu algos' lists them); same as "
+        "--train.algo NAME",
+    )
     parser.add_argument("--preset", metavar="FILE", help="a TOML preset instead of the env's")
-    parser.add_argument("--seed", type=int, help="shorthand for --train.seed N --ppo.seed N")
+    parser.add_argument(
+        "--seed", type=int, help="shorthand for --train.seed N (and the algorithm's seed)"
+    )
     parser.add_argument(
         "--resume",
         metavar="auto|latest|never|PATH",
@@ -56,18 +66,21 @@ def _accept_overrides(parser: argparse.ArgumentParser) -> None:
     """Collect ``--section.key [value]`` tokens before argparse sees them; list them in help."""
     original_parse = parser.parse_known_args
     original_help = parser.format_help
+    seen = {"algo": "ppo"}
 
     def parse_known_args(
         args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
         tokens = list(sys.argv[1:] if args is None else args)
         overrides, rest = split_overrides(tokens)
+        seen["algo"] = _algo_in(tokens, overrides)
         result, extras = original_parse(rest, namespace)
         result.overrides = overrides
         return result, extras
 
     def format_help() -> str:
-        parser.epilog = _EPILOG.format(options=_describe_options())
+        algo = seen["algo"]
+        parser.epilog = _EPILOG.format(options=_describe_options(algo), algo=algo)
         return original_help()
 
     parser.parse_known_args = parse_known_args  # type: ignore[method-assign,assignment]
@@ -101,13 +114,27 @@ def split_overrides(tokens: Sequence[str]) -> tuple[list[str], list[str]]:
     return overrides, rest
 
 
-def _describe_options() -> str:
+def _algo_in(tokens: Sequence[str], overrides: Sequence[str]) -> str:
+    """The algorithm named by ``--algo NAME`` or ``--train.algo NAME`` (default ``ppo``)."""
+    for flags in (list(tokens), list(overrides)):
+        for flag in ("--algo", "--train.algo"):
+            if flag in flags[:-1]:
+                return flags[flags.index(flag) + 1]
+    return "ppo"
+
+
+def _describe_options(algo: str = "ppo") -> str:
     try:
+        from fugu.core.errors import FuguError
         from fugu.train.experiment import describe_options
     except ImportError as error:  # pragma: no cover - a broken install
         return f"  (options unavailable: {error})"
+    try:
+        rows = describe_options(algo)
+    except FuguError as error:
+        return f"  ({error})"
     lines = []
-    for flag, type_name, text, default in describe_options():
+    for flag, type_name, text, default in rows:
         default_text = json.dumps(default) if default is not None else "none"
         text = text.replace("``", "")
         lines.append(f"  {flag} ({type_name}, default {default_text})")
@@ -118,14 +145,21 @@ def _describe_options() -> str:
 
 def build_config(args: argparse.Namespace) -> Any:
     """The :class:`~fugu.train.experiment.ExperimentConfig` the arguments describe."""
-    from fugu.train.experiment import ExperimentConfig
+    from fugu.train.experiment import ExperimentConfig, section_type
+    from fugu.train.fields import field_types
 
     overrides = list(args.overrides)
-    if args.seed is not None:
-        overrides += ["--train.seed", str(args.seed), "--ppo.seed", str(args.seed)]
+    if args.algo is not None:
+        overrides = ["--train.algo", args.algo, *overrides]
     if args.resume is not None:
         overrides += ["--checkpoint.resume", str(args.resume)]
-    return ExperimentConfig.from_preset(args.env, overrides, preset=args.preset)
+    config = ExperimentConfig.from_preset(args.env, overrides, preset=args.preset)
+    if args.seed is not None:
+        seeds = {"train.seed": args.seed}
+        if "seed" in field_types(section_type(config.algo)):
+            seeds[f"{config.algo}.seed"] = args.seed
+        config = config.with_overrides(seeds)
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
@@ -221,6 +255,16 @@ def _print_summary(summary: Any, args: argparse.Namespace) -> None:
         print(f"resume:      fugu train {args.env} --run-dir {summary.run_dir} --resume latest")
 
 
+def _format_metric(value: float | None) -> str:
+    """A metric for the dashboard: 4 significant digits, scientific when tiny or huge."""
+    if value is None:
+        return "-"
+    magnitude = abs(value)
+    if magnitude != 0 and (magnitude < 1e-3 or magnitude >= 1e5):
+        return f"{value:.2e}"
+    return f"{value:.4g}"
+
+
 class _Dashboard:
     """A rich Live view: progress bar with ETA, SPS, returns, losses, time split."""
 
@@ -247,8 +291,11 @@ class _Dashboard:
             console=self.console,
         )
         self.task = self.progress.add_task(
-            f"{config.env.id} ppo", total=config.train.total_timesteps
+            f"{config.env.id} {config.algo}", total=config.train.total_timesteps
         )
+        from fugu.algos.registry import get_algorithm
+
+        self.algo_metrics: tuple[str, ...] = tuple(get_algorithm(config.algo).dashboard_metrics)
         self.latest: Any = None
         self.live: Any = None
 
@@ -280,17 +327,14 @@ class _Dashboard:
                 "[bold]episodes",
                 f"{m.get('env/num_episodes', 0.0):.0f} this epoch",
             )
+            cells = [
+                (f"[bold]{key.partition('/')[2] or key}", _format_metric(m.get(key)))
+                for key in self.algo_metrics
+            ]
+            for left, right in itertools.zip_longest(cells[0::2], cells[1::2], fillvalue=("", "")):
+                table.add_row(*left, *right)
             table.add_row(
-                "[bold]loss policy/value",
-                f"{m.get('loss/policy', 0.0):.4f} / {m.get('loss/value', 0.0):.4f}",
-                "[bold]entropy/kl",
-                f"{m.get('loss/entropy', 0.0):.3f} / {m.get('loss/approx_kl', 0.0):.4f}",
-            )
-            table.add_row(
-                "[bold]time split",
-                f"rollout {share:.0f}% / update {100 - share:.0f}%",
-                "[bold]lr",
-                f"{m.get('train/learning_rate', 0.0):.2e}",
+                "[bold]time split", f"rollout {share:.0f}% / update {100 - share:.0f}%", "", ""
             )
             table.add_row("[bold]run dir", str(p.run_dir), "", "")
         return Group(self.progress, table)

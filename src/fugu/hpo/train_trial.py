@@ -22,7 +22,7 @@ from typing import Any
 
 from fugu.core.errors import APIUsageError
 from fugu.hpo.sweep import Report, TrialFn
-from fugu.train.experiment import SECTIONS, ExperimentConfig
+from fugu.train.experiment import ExperimentConfig, section_type, valid_sections
 from fugu.train.fields import field_types
 
 __all__ = ["make_train_trial", "params_to_overrides"]
@@ -40,12 +40,13 @@ def params_to_overrides(params: Mapping[str, Any]) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     for key, value in params.items():
         section, _, name = key.partition(".")
-        if section not in SECTIONS or name not in field_types(SECTIONS[section]):
+        types = field_types(section_type(section)) if section in valid_sections()[:-1] else {}
+        if name not in types:
             raise APIUsageError(
                 f"sweep parameter {key!r} is not a config key (SECTION.KEY with SECTION one of "
-                f"{', '.join(SECTIONS)}); fix the preset's [sweep.parameters]"
+                f"{', '.join(valid_sections()[:-1])}); fix the preset's [sweep.parameters]"
             )
-        kind = field_types(SECTIONS[section])[name]
+        kind = types[name]
         overrides[key] = round(value) if kind is int else value
     return overrides
 

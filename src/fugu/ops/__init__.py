@@ -1,7 +1,7 @@
 """Pure tensor functions: advantages, returns, losses, normalisation."""
 
 from fugu.ops.activations import fast_tanh
-from fugu.ops.advantages import gae, next_values_from, vtrace
+from fugu.ops.advantages import credit_to_live_steps, gae, next_values_from, vtrace
 from fugu.ops.distributions import (
     categorical_entropy,
     categorical_log_prob,
@@ -31,6 +31,7 @@ __all__ = [
     "categorical_sample",
     "categorical_sample_log_prob",
     "clip_fraction",
+    "credit_to_live_steps",
     "entropy",
     "explained_variance",
     "fast_tanh",

@@ -13,11 +13,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["gae", "next_values_from", "vtrace"]
+__all__ = ["credit_to_live_steps", "gae", "next_values_from", "vtrace"]
 
 
 def next_values_from(
-    values: Tensor, last_values: Tensor, truncations: Tensor, final_values: Tensor
+    values: Tensor,
+    last_values: Tensor,
+    truncations: Tensor,
+    final_values: Tensor,
+    masks: Tensor | None = None,
 ) -> Tensor:
     """Build ``next_values`` for :func:`gae` from per-step values.
 
@@ -26,27 +30,103 @@ def next_values_from(
         last_values: ``[N]`` values of the observations after the last step.
         truncations: ``[T, N]`` bool, the step ended its episode by a time limit.
         final_values: ``[T, N]`` values of the final observations (read where truncated).
+        masks: Optional ``[T, N]`` bool, the step's row was live (its agent acted). A live
+            step's next value is then the value of the row's next *live* step (waiting or
+            absent steps in between are skipped), else ``last_values``.
 
     Returns:
-        ``[T, N]``: ``values`` shifted by one step, ``final_values`` on truncated rows.
+        ``[T, N]``: ``values`` shifted by one (live) step, ``final_values`` on truncated rows.
 
     Example:
         >>> v = torch.tensor([[1.0], [2.0]])
         >>> next_values_from(v, torch.tensor([3.0]), torch.tensor([[True], [False]]),
         ...                  torch.tensor([[9.0], [0.0]])).flatten().tolist()
         [9.0, 3.0]
+        >>> v = torch.tensor([[1.0], [2.0], [4.0]])
+        >>> no = torch.zeros(3, 1, dtype=torch.bool)
+        >>> live = torch.tensor([[True], [False], [True]])
+        >>> next_values_from(v, torch.tensor([3.0]), no, v, live).flatten().tolist()
+        [4.0, 4.0, 3.0]
     """
-    shifted = torch.cat((values[1:], last_values.unsqueeze(0)), dim=0)
+    if masks is None:
+        shifted = torch.cat((values[1:], last_values.unsqueeze(0)), dim=0)
+        return torch.where(truncations, final_values, shifted)
+    shifted = torch.empty_like(values)
+    carry = last_values
+    for t in range(values.shape[0] - 1, -1, -1):
+        shifted[t] = carry
+        carry = torch.where(masks[t], values[t], carry)
     return torch.where(truncations, final_values, shifted)
 
 
-def _discounted_sum(deltas: Tensor, decay: Tensor) -> Tensor:
-    """``A_t = deltas_t + decay_t * A_{t+1}`` backwards in time, one fused op per step."""
+def credit_to_live_steps(
+    rewards: Tensor, terminals: Tensor, truncations: Tensor, masks: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Move what a row received while not live onto its previous live step.
+
+    In turn-based envs a row waits (``masks`` false) while the others move, and the move that
+    ends the game pays the waiting row too (a loss, a draw). That reward and the episode's
+    end belong to the waiting row's own last move. Rewards and end flags of non-live steps are
+    added to the row's previous live step of the rollout (dropped when there is none) and
+    zeroed where they were.
+
+    Args:
+        rewards: ``[T, N]`` rewards.
+        terminals: ``[T, N]`` bool.
+        truncations: ``[T, N]`` bool.
+        masks: ``[T, N]`` bool, the step's row was live (its agent acted).
+
+    Returns:
+        New ``(rewards, terminals, truncations)``.
+
+    Example:
+        >>> r = torch.tensor([[0.0], [0.0], [-1.0]])
+        >>> term = torch.tensor([[False], [False], [True]])
+        >>> live = torch.tensor([[True], [False], [False]])
+        >>> r2, t2, _ = credit_to_live_steps(r, term, torch.zeros_like(term), live)
+        >>> r2.flatten().tolist(), t2.flatten().tolist()
+        ([-1.0, 0.0, 0.0], [True, False, False])
+    """
+    rewards, terminals, truncations = rewards.clone(), terminals.clone(), truncations.clone()
+    steps, rows = rewards.shape
+    last = torch.full((rows,), -1, dtype=torch.long, device=rewards.device)
+    columns = torch.arange(rows, device=rewards.device)
+    for t in range(steps):
+        waiting = ~masks[t] & (last >= 0)
+        if bool(waiting.any()):
+            cols = columns[waiting]
+            at = last[waiting]
+            rewards[at, cols] += rewards[t, cols]
+            terminals[at, cols] |= terminals[t, cols]
+            truncations[at, cols] |= truncations[t, cols] & ~terminals[at, cols]
+        rewards[t] = torch.where(masks[t], rewards[t], torch.zeros_like(rewards[t]))
+        terminals[t] &= masks[t]
+        truncations[t] &= masks[t]
+        last = torch.where(masks[t], t, last)
+        # A row whose episode ended is not credited across the episode boundary.
+        ended = masks[t] & (terminals[t] | truncations[t])
+        last = torch.where(ended, -1, last)
+    return rewards, terminals, truncations
+
+
+def _discounted_sum(deltas: Tensor, decay: Tensor, masks: Tensor | None = None) -> Tensor:
+    """``A_t = deltas_t + decay_t * A_{t+1}`` backwards in time, one fused op per step.
+
+    With ``masks``, non-live steps get ``A_t = 0`` and are skipped by the recursion: a live
+    step continues from the next live step's advantage.
+    """
     advantages = torch.empty_like(deltas)
     rows_out, rows_delta, rows_decay = advantages.unbind(0), deltas.unbind(0), decay.unbind(0)
     last = torch.zeros_like(rows_delta[0])
+    if masks is None:
+        for t in range(len(rows_out) - 1, -1, -1):
+            last = torch.addcmul(rows_delta[t], rows_decay[t], last, out=rows_out[t])
+        return advantages
+    zero = torch.zeros_like(last)
     for t in range(len(rows_out) - 1, -1, -1):
-        last = torch.addcmul(rows_delta[t], rows_decay[t], last, out=rows_out[t])
+        live = masks[t]
+        last = torch.where(live, torch.addcmul(rows_delta[t], rows_decay[t], last), last)
+        rows_out[t].copy_(torch.where(live, last, zero))
     return advantages
 
 
@@ -58,8 +138,9 @@ def gae(
     truncations: Tensor,
     gamma: float,
     gae_lambda: float,
+    masks: Tensor | None = None,
 ) -> Tensor:
-    """Generalized advantage estimation, aware of truncation.
+    """Generalized advantage estimation, aware of truncation (and of non-live steps).
 
     ``delta_t = r_t + gamma * (1 - terminal_t) * next_values_t - values_t`` and
     ``A_t = delta_t + gamma * lambda * (1 - done_t) * A_{t+1}`` with
@@ -74,6 +155,11 @@ def gae(
         truncations: ``[T, N]`` bool.
         gamma: Discount factor.
         gae_lambda: GAE lambda (1 gives Monte Carlo returns minus values, 0 one-step TD).
+        masks: Optional ``[T, N]`` bool, the step's row was live. Non-live steps (absent or
+            waiting agents) get advantage 0 and the trace of a live step continues at the
+            row's next live step; build ``next_values`` with the same masks
+            (:func:`next_values_from`) and credit their rewards first
+            (:func:`credit_to_live_steps`).
 
     Returns:
         ``[T, N]`` advantages; returns are ``advantages + values``.
@@ -88,7 +174,7 @@ def gae(
     not_terminal = (~terminals).to(values.dtype)
     deltas = rewards + gamma * not_terminal * next_values - values
     decay = (gamma * gae_lambda) * (~(terminals | truncations)).to(values.dtype)
-    return _discounted_sum(deltas, decay)
+    return _discounted_sum(deltas, decay, masks)
 
 
 def vtrace(
@@ -102,6 +188,7 @@ def vtrace(
     gae_lambda: float,
     rho_clip: float = 1.0,
     c_clip: float = 1.0,
+    masks: Tensor | None = None,
 ) -> Tensor:
     """V-trace-clipped GAE: advantages ``v_s - V`` of IMPALA's V-trace with a lambda.
 
@@ -123,6 +210,7 @@ def vtrace(
         gae_lambda: Trace decay.
         rho_clip: Clip of the ratios weighting the TD errors (rho-bar).
         c_clip: Clip of the ratios cutting the traces (c-bar).
+        masks: Optional ``[T, N]`` bool live steps, as in :func:`gae`.
 
     Returns:
         ``[T, N]`` advantages.
@@ -138,4 +226,4 @@ def vtrace(
     not_terminal = (~terminals).to(values.dtype)
     deltas = rho * (rewards + gamma * not_terminal * next_values - values)
     decay = (gamma * gae_lambda) * c * (~(terminals | truncations)).to(values.dtype)
-    return _discounted_sum(deltas, decay)
+    return _discounted_sum(deltas, decay, masks)

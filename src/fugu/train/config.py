@@ -20,8 +20,11 @@ class TrainConfig:
         20
     """
 
+    algo: str = "ppo"
+    """The registered algorithm to train (``fugu algos`` lists them); its settings are the
+    section of its name (``[ppo]``)."""
     total_timesteps: int = 1_000_000
-    """Env steps (summed over rows) to train for."""
+    """Env steps (summed over rows) to train for; schedules decay over them."""
     num_steps: int = 16
     """Rollout horizon: steps per row collected before each update."""
     seed: int = 0
@@ -47,9 +50,9 @@ class TrainConfig:
             raise APIUsageError("TrainConfig.episode_window must be >= 1")
 
     def batch_size(self, num_rows: int) -> int:
-        """Samples per update: ``num_rows * num_steps``."""
+        """Samples per epoch: ``num_rows * num_steps``."""
         return int(num_rows) * self.num_steps
 
     def num_updates(self, num_rows: int) -> int:
-        """Updates needed to reach ``total_timesteps`` (at least 1)."""
+        """Epochs needed to reach ``total_timesteps`` with ``num_rows`` rows (at least 1)."""
         return max(-(-self.total_timesteps // self.batch_size(num_rows)), 1)

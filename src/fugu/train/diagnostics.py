@@ -13,24 +13,36 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
+from fugu.algos.base import Algorithm
 from fugu.loggers import Logger
 from fugu.train.experiment import ExperimentConfig
 from fugu.train.loop import Trainer
 
-__all__ = ["GradientRecorder", "log_histograms", "log_video"]
+__all__ = ["GradientRecorder", "log_histograms", "log_video", "named_parameters"]
 
 _log = logging.getLogger(__name__)
+
+
+def named_parameters(
+    modules: Mapping[str, torch.nn.Module],
+) -> list[tuple[str, torch.nn.Parameter]]:
+    """``("<module>.<parameter>", parameter)`` over every module an algorithm owns."""
+    return [
+        (f"{module_name}.{name}", param)
+        for module_name, module in modules.items()
+        for name, param in module.named_parameters()
+    ]
 
 
 class GradientRecorder:
     """Keeps a copy of each parameter's last gradient while ``active`` (for histograms)."""
 
-    def __init__(self, policy: torch.nn.Module) -> None:
+    def __init__(self, modules: Mapping[str, torch.nn.Module]) -> None:
         self.active = False
         self.grads: dict[str, np.ndarray] = {}
         self._handles = [
             param.register_post_accumulate_grad_hook(self._hook(name))
-            for name, param in policy.named_parameters()
+            for name, param in named_parameters(modules)
         ]
 
     def _hook(self, name: str) -> Callable[[torch.Tensor], None]:
@@ -48,21 +60,21 @@ class GradientRecorder:
 
 def log_histograms(
     logger: Logger,
-    policy: torch.nn.Module,
     grads: Mapping[str, np.ndarray],
     trainer: Trainer,
     step: int,
 ) -> None:
     """Histograms of every weight, of the recorded gradients and of the rollout's actions."""
-    for name, param in policy.named_parameters():
+    for name, param in named_parameters(trainer.algo.modules()):
         logger.log_histogram(f"weights/{name}", param.detach().float().cpu().numpy(), step)
     for name, grad in grads.items():
         logger.log_histogram(f"gradients/{name}", grad, step)
-    logger.log_histogram("actions", trainer.storage.actions.float().cpu().numpy(), step)
+    actions = trainer.collector.storage.tensors["actions"]
+    logger.log_histogram("actions", actions.float().cpu().numpy(), step)
 
 
 def log_video(
-    logger: Logger, config: ExperimentConfig, policy: torch.nn.Module, step: int
+    logger: Logger, config: ExperimentConfig, algo: Algorithm, step: int
 ) -> dict[str, float]:
     """Play one episode on a fresh env, log its frames as a video; return ``eval/`` metrics."""
     from fugu.core.registry import make
@@ -74,22 +86,19 @@ def log_video(
         _log.warning("no episode video: cannot build %s (%s)", config.env.id, error)
         return {}
     try:
-        device = next(policy.parameters()).device
         result = evaluate_policy(
             env,
-            policy,  # type: ignore[arg-type]
+            algo,
             episodes=1,
             render=True,
             max_frames=config.logging.video_length,
             seed=config.train.seed,
-            device=device,
         )
     except Exception as error:  # env without render(): skip, once per call
         _log.warning("no episode video: %s", error)
         return {}
     finally:
         env.close()
-        policy.train()
     if result.frames is not None:
         logger.log_image("eval/frame", result.frames[0], step)
         logger.log_video("eval/video", result.frames, step, fps=30)

@@ -1,9 +1,11 @@
 """The experiment config: typed, frozen section configs composed into one, presets and overrides.
 
 An :class:`ExperimentConfig` holds one frozen dataclass per section: ``env``
-(:class:`EnvConfig`), ``train`` (:class:`~fugu.train.config.TrainConfig`), ``ppo``
-(:class:`~fugu.algos.ppo.PPOConfig`), ``policy`` (:class:`~fugu.models.PolicyConfig`),
-``logging`` (:class:`LoggingConfig`) and ``checkpoint`` (:class:`CheckpointConfig`), plus the
+(:class:`EnvConfig`), ``train`` (:class:`~fugu.train.config.TrainConfig`, whose ``algo`` names
+the registered algorithm to train), ``policy`` (:class:`~fugu.models.PolicyConfig`),
+``logging`` (:class:`LoggingConfig`) and ``checkpoint`` (:class:`CheckpointConfig`), one
+section per algorithm named after it (``[ppo]`` holds :class:`~fugu.algos.ppo.PPOConfig`; the
+trained algorithm's section is always there, other algorithms' only when given), plus the
 raw ``[sweep]`` table that the HPO helpers read.
 
 Values are resolved in this order, later ones winning:
@@ -37,7 +39,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from fugu.algos.ppo import PPOConfig
+from fugu.algos.registry import algorithm_names, get_algorithm
 from fugu.core.errors import APIUsageError
 from fugu.models import PolicyConfig
 from fugu.train.config import TrainConfig
@@ -49,7 +51,7 @@ else:  # pragma: no cover - python 3.10
     import tomli as tomllib
 
 __all__ = [
-    "SECTIONS",
+    "BASE_SECTIONS",
     "CheckpointConfig",
     "EnvConfig",
     "ExperimentConfig",
@@ -60,6 +62,8 @@ __all__ = [
     "load_preset",
     "parse_override_args",
     "preset_names",
+    "section_type",
+    "valid_sections",
 ]
 
 
@@ -131,15 +135,38 @@ class CheckpointConfig:
             raise APIUsageError("checkpoint.interval and checkpoint.keep_last must be >= 0")
 
 
-SECTIONS: dict[str, type] = {
+BASE_SECTIONS: dict[str, type] = {
     "env": EnvConfig,
     "train": TrainConfig,
-    "ppo": PPOConfig,
     "policy": PolicyConfig,
     "logging": LoggingConfig,
     "checkpoint": CheckpointConfig,
 }
-"""Section name -> its config class, in file order."""
+"""The sections of every experiment, by name; algorithm sections come from the registry."""
+
+
+def section_type(name: str) -> type:
+    """The config class of section ``name``: a base section or a registered algorithm's.
+
+    Raises:
+        APIUsageError: No such section (the message lists the valid ones).
+
+    Example:
+        >>> section_type("ppo").__name__, section_type("env").__name__
+        ('PPOConfig', 'EnvConfig')
+    """
+    if name in BASE_SECTIONS:
+        return BASE_SECTIONS[name]
+    if name in algorithm_names():
+        return get_algorithm(name).config_type  # type: ignore[no-any-return]
+    raise APIUsageError(
+        f"unknown config section [{name}]; valid sections: {', '.join(valid_sections())}"
+    )
+
+
+def valid_sections() -> list[str]:
+    """Base sections, then one per registered algorithm, then ``sweep``."""
+    return [*BASE_SECTIONS, *algorithm_names(), "sweep"]
 
 
 @dataclass(frozen=True)
@@ -147,28 +174,70 @@ class ExperimentConfig:
     """Everything a training run needs, one frozen section per component.
 
     Build it with :meth:`from_preset` (defaults + presets + overrides) or :meth:`from_dict`.
+    An algorithm's section is reachable as an attribute of its name (``config.ppo``) and the
+    trained one as :attr:`algo_config`.
     """
 
     env: EnvConfig = field(default_factory=EnvConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    ppo: PPOConfig = field(default_factory=PPOConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    algos: dict[str, Any] = field(default_factory=dict)
+    """Algorithm sections by algorithm name; the trained algorithm's is added when missing."""
     sweep: dict[str, Any] = field(default_factory=dict)
     """The preset's ``[sweep]`` table (search ranges for :mod:`fugu.hpo`), kept as written."""
+
+    def __post_init__(self) -> None:
+        algos = dict(self.algos)
+        if self.train.algo not in algos:
+            algos[self.train.algo] = section_type(self.train.algo)()
+        for name, value in algos.items():
+            expected = section_type(name)
+            if not isinstance(value, expected):
+                raise APIUsageError(f"[{name}] must be a {expected.__name__}, got {value!r}")
+        object.__setattr__(self, "algos", algos)
+
+    def __getattr__(self, name: str) -> Any:
+        algos = self.__dict__.get("algos", {})
+        if name in algos:
+            return algos[name]
+        raise AttributeError(f"{type(self).__name__} has no section {name!r}")
 
     # -- derived values --------------------------------------------------------------------
     @property
     def algo(self) -> str:
-        """The algorithm's name (``"ppo"``)."""
-        return "ppo"
+        """The trained algorithm's name (``train.algo``)."""
+        return self.train.algo
+
+    @property
+    def algo_config(self) -> Any:
+        """The trained algorithm's config section."""
+        return self.algos[self.train.algo]
 
     @property
     def solve_threshold(self) -> float:
         """The solve threshold, ``inf`` when the env has none."""
         threshold = self.env.solve_threshold
         return math.inf if threshold is None else float(threshold)
+
+    def section(self, name: str) -> Any:
+        """The config object of section ``name`` (a base or an algorithm section)."""
+        if name in BASE_SECTIONS:
+            return getattr(self, name)
+        if name in self.algos:
+            return self.algos[name]
+        return section_type(name)()
+
+    def section_names(self) -> list[str]:
+        """Sections in file order: env, train, the algorithms', policy, logging, checkpoint."""
+        algos = [self.train.algo, *(name for name in self.algos if name != self.train.algo)]
+        return ["env", "train", *algos, "policy", "logging", "checkpoint"]
+
+    @property
+    def compared_sections(self) -> tuple[str, ...]:
+        """Sections a resumed run must share with its checkpoint."""
+        return ("env", "train", self.train.algo, "policy")
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -181,19 +250,21 @@ class ExperimentConfig:
             APIUsageError: An unknown section or key (the message lists the valid ones), or a
                 value that does not fit its field's type.
         """
-        unknown = [key for key in data if key not in SECTIONS and key != "sweep"]
-        if unknown:
-            raise APIUsageError(
-                f"unknown config section [{unknown[0]}]; valid sections: "
-                + ", ".join([*SECTIONS, "sweep"])
-            )
+        for key in data:
+            if key != "sweep":
+                section_type(key)  # raises for unknown sections
         sections: dict[str, Any] = {
-            name: from_dict(SECTIONS[name], data.get(name, {}), name) for name in SECTIONS
+            name: from_dict(kind, data.get(name, {}), name) for name, kind in BASE_SECTIONS.items()
+        }
+        algos: dict[str, Any] = {
+            name: from_dict(section_type(name), value, name)
+            for name, value in data.items()
+            if name not in BASE_SECTIONS and name != "sweep"
         }
         sweep = data.get("sweep", {})
         if not isinstance(sweep, Mapping):
             raise APIUsageError(f"[sweep] must be a table, got {sweep!r}")
-        return cls(**sections, sweep=dict(sweep))
+        return cls(**sections, algos=algos, sweep=dict(sweep))
 
     @classmethod
     def from_preset(
@@ -232,14 +303,16 @@ class ExperimentConfig:
         data = self.to_dict()
         for raw_key, value in overrides.items():
             section, key = _split_key(raw_key)
-            coerce(value, field_types(SECTIONS[section])[key], f"{section}.{key}")
-            data[section][key] = value
+            coerce(value, field_types(section_type(section))[key], f"{section}.{key}")
+            data.setdefault(section, {})[key] = value
         return type(self).from_dict(data)
 
     # -- serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Nested plain values (JSON/TOML ready); ``from_dict(to_dict())`` round-trips."""
-        result: dict[str, Any] = {name: to_dict(getattr(self, name)) for name in SECTIONS}
+        result: dict[str, Any] = {
+            name: to_dict(self.section(name)) for name in self.section_names()
+        }
         result["sweep"] = to_dict(self.sweep)
         return result
 
@@ -263,15 +336,20 @@ class ExperimentConfig:
             return cls.from_dict(json.loads(path.read_text("utf-8")))
         return cls.from_dict(_read_toml(path))
 
-    def diff(self, other: ExperimentConfig, sections: Iterable[str] = SECTIONS) -> list[str]:
-        """``section.key: mine != theirs`` for every differing field of ``sections``."""
-        mine, theirs = self.to_dict(), other.to_dict()
-        return [
-            f"{name}.{key}: {mine[name][key]!r} != {theirs[name][key]!r}"
-            for name in sections
-            for key in mine[name]
-            if mine[name][key] != theirs[name][key]
-        ]
+    def diff(self, other: ExperimentConfig, sections: Iterable[str] | None = None) -> list[str]:
+        """``section.key: mine != theirs`` for every differing field of ``sections`` (default:
+        every section either config has)."""
+        if sections is None:
+            sections = dict.fromkeys([*self.section_names(), *other.section_names()])
+        result = []
+        for name in sections:
+            mine, theirs = to_dict(self.section(name)), to_dict(other.section(name))
+            result += [
+                f"{name}.{key}: {mine[key]!r} != {theirs[key]!r}"
+                for key in mine
+                if mine[key] != theirs[key]
+            ]
+        return result
 
 
 # -- presets -------------------------------------------------------------------------------
@@ -340,12 +418,13 @@ def _merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]
 def _split_key(raw_key: str) -> tuple[str, str]:
     key = raw_key.lstrip("-").replace("-", "_")
     section, dot, name = key.partition(".")
-    if not dot or section not in SECTIONS:
+    sections = valid_sections()[:-1]
+    if not dot or section not in sections:
         raise APIUsageError(
             f"unknown option {raw_key!r}: overrides look like --SECTION.KEY VALUE with SECTION "
-            f"one of {', '.join(SECTIONS)} (search ranges live in the preset's [sweep] table)"
+            f"one of {', '.join(sections)} (search ranges live in the preset's [sweep] table)"
         )
-    names = list(field_types(SECTIONS[section]))
+    names = list(field_types(section_type(section)))
     if name not in names:
         flags = [f"--{section}.{n.replace('_', '-')}" for n in names]
         wanted = f"--{section}.{name.replace('_', '-')}"
@@ -465,12 +544,14 @@ def field_help(cls: type) -> dict[str, str]:
     return docs
 
 
-def describe_options() -> list[tuple[str, str, str, Any]]:
-    """``(flag, type name, help, default)`` for every overridable field, for ``--help``."""
+def describe_options(algo: str = "ppo") -> list[tuple[str, str, str, Any]]:
+    """``(flag, type name, help, default)`` for every overridable field of the base sections
+    and of algorithm ``algo``'s section, for ``--help``."""
     from fugu.train.fields import type_name
 
     rows = []
-    for section, cls in SECTIONS.items():
+    sections = {**BASE_SECTIONS, algo: section_type(algo)}
+    for section, cls in sections.items():
         docs = field_help(cls)
         defaults = to_dict(cls())
         for name, tp in field_types(cls).items():

@@ -85,7 +85,7 @@ def measure_rollout_sps(
         envs[0].single_action_space,
         PolicyConfig(hidden_size=hidden_size),
     )
-    trainer = Trainer(envs, policy, PPO(policy, PPOConfig(seed=seed)), config)
+    trainer = Trainer(envs, PPO(policy, PPOConfig(seed=seed)), config)
     try:
         trainer.collect()  # warm-up (numba, allocator)
         rates = []

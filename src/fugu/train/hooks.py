@@ -1,0 +1,69 @@
+"""Reward hooks: intrinsic or learned rewards added to a rollout before the algorithm's update.
+
+A hook sees the filled :class:`~fugu.buffers.Batch` (before advantages are computed, which is
+the algorithm's job inside ``update``), returns ``[T, N]`` rewards to add, and may train itself
+on the batch. Curiosity (ICM, RND) and learned reward models are hooks; the trainer applies
+them for any rollout algorithm.
+
+Example:
+    >>> import torch
+    >>> from fugu.buffers import Batch
+    >>> class Bonus:
+    ...     name = "bonus"
+    ...     def rewards(self, batch):
+    ...         return torch.full_like(batch["rewards"], 0.5)
+    ...     def update(self, batch):
+    ...         return {}
+    >>> batch = Batch({"rewards": torch.ones(2, 3)})
+    >>> metrics = apply_reward_hooks([Bonus()], batch)
+    >>> batch["rewards"][0].tolist(), metrics["reward/bonus_mean"]
+    ([1.5, 1.5, 1.5], 0.5)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+from fugu.buffers import Batch
+
+__all__ = ["RewardHook", "apply_reward_hooks"]
+
+
+@runtime_checkable
+class RewardHook(Protocol):
+    """Adds rewards to a rollout; ``name`` prefixes its metrics (``reward/<name>_mean``)."""
+
+    name: str
+
+    def rewards(self, batch: Batch) -> Tensor:
+        """``[T, N]`` rewards to add to ``batch["rewards"]`` (computed without gradients)."""
+        ...
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        """Train the hook's own model on the batch (a no-op for fixed bonuses); metrics."""
+        ...
+
+
+def apply_reward_hooks(hooks: Sequence[RewardHook], batch: Batch) -> dict[str, float]:
+    """Add every hook's rewards to ``batch["rewards"]`` (only on live steps), then let each
+    hook learn from the batch. Returns their metrics."""
+    if not hooks:
+        return {}
+    metrics: dict[str, float] = {}
+    rewards = batch.data["rewards"].clone()
+    masks = batch.data.get("masks")
+    for hook in hooks:
+        with torch.no_grad():
+            extra = hook.rewards(batch).to(rewards.dtype)
+        if masks is not None:
+            extra = torch.where(masks, extra, torch.zeros_like(extra))
+        rewards += extra
+        metrics[f"reward/{hook.name}_mean"] = float(extra.mean())
+    batch.data["rewards"] = rewards
+    for hook in hooks:
+        metrics.update(hook.update(batch))
+    return metrics

@@ -1,0 +1,284 @@
+"""One training session: run epochs, log them, detect solving, write checkpoints, summarise.
+
+After every epoch a :class:`Session` logs the trainer's metrics (plus ``env/mean_return_100``
+and the callbacks' metrics) to every sink, every ``logging.histogram_interval`` epochs
+histograms of weights, gradients and actions, every ``logging.video_interval`` epochs an
+episode video, and checks the solve criterion: the mean return of exactly the last 100
+episodes ``>= env.solve_threshold``. Checkpoints hold every module the algorithm owns, by
+name (``<module>.<parameter>`` in the safetensors file), and the trainer's other state.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fugu.checkpoint import prune_checkpoints, save_checkpoint
+from fugu.core.errors import APIUsageError
+from fugu.loggers import Logger
+from fugu.train.diagnostics import GradientRecorder, log_histograms, log_video
+from fugu.train.experiment import ExperimentConfig
+from fugu.train.loop import Trainer
+
+__all__ = [
+    "SOLVE_WINDOW",
+    "Callback",
+    "EpochContext",
+    "Progress",
+    "RunRecord",
+    "Session",
+    "TrainSummary",
+    "every",
+    "load_module_weights",
+    "module_weights",
+]
+
+SOLVE_WINDOW = 100
+"""Episodes averaged by the solve criterion."""
+
+
+def every(epoch: int, interval: int) -> bool:
+    """Whether something done every ``interval`` epochs (0: never) is due at ``epoch``."""
+    return interval > 0 and epoch % interval == 0
+
+
+def module_weights(modules: Mapping[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
+    """Every module's ``state_dict`` in one flat dict, keys ``<module>.<key>``.
+
+    Example:
+        >>> sorted(module_weights({"q": torch.nn.Linear(1, 1)}))
+        ['q.bias', 'q.weight']
+    """
+    weights = {}
+    for name, module in modules.items():
+        if "." in name:
+            raise APIUsageError(f"module names must not contain '.', got {name!r}")
+        for key, tensor in module.state_dict().items():
+            weights[f"{name}.{key}"] = tensor
+    return weights
+
+
+def load_module_weights(
+    modules: Mapping[str, torch.nn.Module], weights: Mapping[str, torch.Tensor]
+) -> None:
+    """Load :func:`module_weights` output back into the modules (strictly: every key).
+
+    Raises:
+        APIUsageError: A module of the algorithm has no weights in ``weights`` (a checkpoint
+            of another algorithm).
+    """
+    grouped: dict[str, dict[str, torch.Tensor]] = {}
+    for key, tensor in weights.items():
+        name, _, rest = key.partition(".")
+        grouped.setdefault(name, {})[rest] = tensor
+    missing = [name for name in modules if name not in grouped]
+    if missing:
+        raise APIUsageError(
+            f"the checkpoint has no weights for module(s) {missing} (it holds "
+            f"{sorted(grouped)}): was it written by another algorithm?"
+        )
+    for name, module in modules.items():
+        module.load_state_dict(grouped[name])
+
+
+@dataclass
+class EpochContext:
+    """What a callback sees after each epoch.
+
+    Attributes:
+        trainer: The :class:`~fugu.train.loop.Trainer` (its ``algo``, counters, episodes).
+        config: The experiment config.
+        run_dir: The run directory.
+        epoch: Epochs done so far.
+        global_step: Env steps done so far.
+        metrics: This epoch's metrics (read-only by convention).
+        logger: The run's logger (callbacks may log images, histograms, ...).
+    """
+
+    trainer: Trainer
+    config: ExperimentConfig
+    run_dir: Path
+    epoch: int
+    global_step: int
+    metrics: Mapping[str, float]
+    logger: Logger
+
+
+Callback = Callable[[EpochContext], Mapping[str, float] | None]
+"""A per-epoch callback: returns extra metrics to log (or ``None``)."""
+
+
+@dataclass
+class Progress:
+    """Reported to ``on_progress`` after every epoch (the CLI's dashboard draws it)."""
+
+    epoch: int
+    global_step: int
+    total_timesteps: int
+    elapsed_s: float
+    metrics: dict[str, float]
+    mean_return: float
+    solved: bool
+    run_dir: Path
+
+    @property
+    def fraction(self) -> float:
+        """Fraction of the run done, in ``[0, 1]``."""
+        return min(self.global_step / max(self.total_timesteps, 1), 1.0)
+
+
+@dataclass
+class TrainSummary:
+    """The outcome of :func:`train` (also written as ``summary.json`` in the run dir)."""
+
+    env: str
+    algo: str
+    seed: int
+    timesteps: int
+    total_timesteps: int
+    epochs: int
+    wall_s: float
+    sps: float
+    final_return: float | None
+    solved: bool
+    time_to_solve_s: float | None
+    steps_to_solve: int | None
+    checkpoint: str | None
+    run_dir: str
+    interrupted: bool = False
+    resumed_from: str | None = None
+    skipped_checkpoints: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        return asdict(self)
+
+
+@dataclass
+class RunRecord:
+    """The run's own bookkeeping, carried in checkpoints (``state["run"]``)."""
+
+    elapsed_s: float = 0.0
+    time_to_solve_s: float | None = None
+    steps_to_solve: int | None = None
+
+
+class Session:
+    """One call of :func:`~fugu.train.run.train`: runs epochs, logs them, writes checkpoints."""
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        trainer: Trainer,
+        directory: Path,
+        record: RunRecord,
+        callbacks: list[Callback],
+    ) -> None:
+        self.config = config
+        self.trainer = trainer
+        self.directory = directory
+        self.record = record
+        self.callbacks = callbacks
+        self.grads = GradientRecorder(trainer.algo.modules())
+        self.start = time.perf_counter()
+        self.start_step = trainer.global_step
+        self.last_saved: Path | None = None
+        self.saved_epoch = -1
+
+    def elapsed(self) -> float:
+        """Seconds of training of the whole run (previous sessions included)."""
+        return self.record.elapsed_s + time.perf_counter() - self.start
+
+    def epoch(self, logger: Logger) -> Progress:
+        """Train one epoch, run callbacks, log everything; the epoch's :class:`Progress`."""
+        config, trainer, record = self.config, self.trainer, self.record
+        self.grads.active = every(trainer.epoch + 1, config.logging.histogram_interval)
+        metrics = dict(trainer.train_epoch())
+        self.grads.active = False
+        mean_return = trainer.episodes.mean_return(SOLVE_WINDOW)
+        metrics["env/mean_return_100"] = mean_return
+        if record.steps_to_solve is None and mean_return >= config.solve_threshold:
+            record.time_to_solve_s = self.elapsed()
+            record.steps_to_solve = trainer.global_step
+        metrics["train/solved"] = float(record.steps_to_solve is not None)
+        step = trainer.global_step
+        context = EpochContext(
+            trainer, config, self.directory, trainer.epoch, step, metrics, logger
+        )
+        for callback in self.callbacks:
+            extra = callback(context)
+            if extra:
+                metrics.update({key: float(value) for key, value in extra.items()})
+        if every(trainer.epoch, config.logging.histogram_interval):
+            log_histograms(logger, self.grads.grads, trainer, step)
+            self.grads.grads = {}
+        if every(trainer.epoch, config.logging.video_interval):
+            metrics.update(log_video(logger, config, trainer.algo, step))
+        logger.log_metrics(metrics, step)
+        logger.flush()
+        return Progress(
+            trainer.epoch,
+            step,
+            config.train.total_timesteps,
+            self.elapsed(),
+            metrics,
+            mean_return,
+            record.steps_to_solve is not None,
+            self.directory,
+        )
+
+    def save(self) -> Path:
+        """Write a checkpoint of the trainer and the record; prune old ones."""
+        trainer = self.trainer
+        state = {
+            "trainer": trainer.state_dict(include_modules=False),
+            "run": {**asdict(self.record), "elapsed_s": self.elapsed()},
+        }
+        self.last_saved = save_checkpoint(
+            self.directory / "checkpoints",
+            weights=module_weights(trainer.algo.modules()),
+            state=state,
+            counters={"global_step": trainer.global_step, "epoch": trainer.epoch},
+            config=self.config.to_dict(),
+            metadata={"env": self.config.env.id, "algo": self.config.algo},
+        )
+        prune_checkpoints(self.directory / "checkpoints", self.config.checkpoint.keep_last)
+        self.saved_epoch = trainer.epoch
+        return self.last_saved
+
+    def summary(
+        self, interrupted: bool, resumed_from: Path | None, skipped: list[str]
+    ) -> TrainSummary:
+        """The session's :class:`TrainSummary`."""
+        config, trainer, record = self.config, self.trainer, self.record
+        wall = time.perf_counter() - self.start
+        final = trainer.episodes.mean_return(SOLVE_WINDOW)
+        return TrainSummary(
+            env=config.env.id,
+            algo=config.algo,
+            seed=config.train.seed,
+            timesteps=trainer.global_step,
+            total_timesteps=config.train.total_timesteps,
+            epochs=trainer.epoch,
+            wall_s=wall,
+            sps=(trainer.global_step - self.start_step) / wall if wall > 0 else 0.0,
+            final_return=None if math.isnan(final) else final,
+            solved=record.steps_to_solve is not None,
+            time_to_solve_s=record.time_to_solve_s,
+            steps_to_solve=record.steps_to_solve,
+            checkpoint=None if self.last_saved is None else str(self.last_saved),
+            run_dir=str(self.directory),
+            interrupted=interrupted,
+            resumed_from=None if resumed_from is None else str(resumed_from),
+            skipped_checkpoints=skipped,
+        )
+
+    def close(self) -> None:
+        """Remove the gradient hooks."""
+        self.grads.close()
