@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 import fugu.vector
+from fugu.bridges.gymnasium import GymnasiumEnvCreator
+from fugu.core.emulation import GymnasiumPufferEnv
 from fugu.core.schema import COSTS, action_masks_field
 from fugu.envs.connect4 import Connect4
 from fugu.envs.hazard_nav import HazardNav
@@ -120,3 +122,30 @@ def test_connect4_self_play_masks_match_the_board_through_multiprocessing() -> N
         assert full_columns > 0
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_gymnasium_action_masks_cross_multiprocessing(context: str) -> None:
+    creator = GymnasiumEnvCreator("Taxi-v4", action_masks=True)
+    env = Multiprocessing(creator, 2, num_workers=2, seed=SEED, context=context)
+    refs = [GymnasiumPufferEnv.from_id("Taxi-v4", action_masks=True) for _ in range(2)]
+    rng = np.random.default_rng(0)
+    try:
+        assert env.extra_fields == {"action_masks": action_masks_field(6)}
+        env.reset()
+        for i, ref in enumerate(refs):
+            ref.reset(seed=SEED + i)
+        for _ in range(30):
+            expected = np.concatenate([ref.action_masks for ref in refs])
+            np.testing.assert_array_equal(env.extras["action_masks"], expected)
+            unwrapped = [ref.env.unwrapped for ref in refs]
+            truth = np.stack([u.action_mask(u.s) for u in unwrapped]).astype(bool)
+            np.testing.assert_array_equal(expected, truth)
+            actions = rng.integers(0, 6, 2).astype(np.int32)
+            env.step(actions)
+            for i, ref in enumerate(refs):
+                ref.step(actions[i : i + 1])
+    finally:
+        env.close()
+        for ref in refs:
+            ref.close()
