@@ -254,7 +254,8 @@ def _run(env: Any, num_steps: int, seed: int) -> dict[str, Any]:
         _check_buffers(env)
         masks = env.masks.copy()
         _check_in_space(env, env.observations, masks, f"observations at step {step}")
-        done = (env.terminals | env.truncations) & masks
+        # rows whose episode ended on this step (an agent that ended is already masked)
+        done = env.terminals | env.truncations
         _check_infos(env, "step", infos, int(done.sum()))
         if done.any():
             if sentinel is not None:
