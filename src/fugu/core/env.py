@@ -6,7 +6,9 @@ that the env writes in place and returns as a view:
 * ``observations [A, *obs_shape]`` (dtype of ``single_observation_space``)
 * ``actions [A, *act_shape]`` (int32 for discrete spaces, float32 for Box)
 * ``rewards [A] float32``, ``terminals [A] bool``, ``truncations [A] bool``
-* ``masks [A] bool``: the row holds a live agent
+* ``masks [A] bool``: describes the returned observations: True iff the row's agent acts on
+  the next step. The step on which an agent dies reports its flags and reward with ``masks``
+  already False (True only if the row autoresets into a new live episode on that step).
 * ``final_observations [A, *obs_shape]``: for rows whose episode ended on the last step, the
   observation that ended it (autoreset is same-step, so ``observations`` already holds the
   first observation of the next episode). A trainer bootstraps truncated rows from it.
