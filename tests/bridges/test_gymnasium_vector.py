@@ -287,8 +287,9 @@ def test_pettingzoo_agents_that_leave_become_masked_rows():
     _, infos = envs.reset(seed=0)
     assert "mask" not in infos
     steps = [envs.step(np.array([0, 0])) for _ in range(4)]
-    _, rew, term, trunc, infos = steps[1]  # step 2: b terminates, still live on this step
-    assert term.tolist() == [False, True] and "mask" not in infos
+    _, rew, term, trunc, infos = steps[1]  # step 2: b terminates, masked from this step on
+    assert term.tolist() == [False, True] and infos["mask"].tolist() == [True, False]
+    assert rew.tolist() == [1.0, 1.0]
     np.testing.assert_array_equal(infos["final_obs"][1], [2.0])
     assert infos["final_info"]["episode_return"][1] == 2.0
     assert infos["final_info"]["episode_length"][1] == 2

@@ -106,8 +106,13 @@ def test_custom_env_masks_roles_and_autoreset():
 
     obs, rewards, terms, truncs, infos = env.step(actions)  # step 2: "b" terminates
     assert env.env.received[-1]["c"].tolist() == [0.5, -0.5]
-    assert terms.tolist() == [False, True, False] and env.masks.tolist() == [True, True, True]
-    np.testing.assert_array_equal(env.final_observations[1], obs[1])
+    # the death step: flag and reward reported, masks already false ("b" will not act again)
+    assert terms.tolist() == [False, True, False] and env.masks.tolist() == [True, False, True]
+    assert rewards[1] == 2.0
+    final_b = layouts[0].unflatten(env.final_observations[1])
+    assert final_b["observation"].tolist()[:2] == [20.0, 2.0]
+    b = layouts[0].unflatten(obs[1])
+    assert int(b["role"]) == 0 and not b["observation"].any()  # a masked row reads zero
 
     obs, rewards, terms, truncs, infos = env.step(actions)  # step 3: "b" is gone
     assert set(env.env.received[-1]) == {"a", "c"}
@@ -119,6 +124,7 @@ def test_custom_env_masks_roles_and_autoreset():
     offset_before = env.env.offset
     obs, rewards, terms, truncs, infos = env.step(actions)  # step 4: truncation -> autoreset
     assert truncs.tolist() == [True, False, True]
+    # rows "a" and "b" autoreset into the new episode on this step: live again at once
     final_a = layouts[0].unflatten(env.final_observations[0])["observation"]
     assert final_a.tolist() == [10.0, 4.0, offset_before]
     final_c = layouts[1].unflatten(env.final_observations[2])["observation"]
@@ -259,3 +265,99 @@ def test_autoreset_when_every_agent_is_flagged_even_if_the_env_keeps_them():
     *_, truncs, infos = env.step(actions)
     assert truncs.tolist() == [True, False, True] and infos[0]["episode_length"] == 4
     assert env.env.t == 0 and env.masks.tolist() == [True, True, False]
+
+
+class Classic(ParallelEnv):
+    """Two agents observing ``Dict(observation, action_mask)`` (PettingZoo classic style) with
+    a global ``state()``; "p1" terminates on step 2, "p0" on step 3 (the env then resets)."""
+
+    metadata = {"name": "classic_v0"}  # noqa: RUF012
+
+    def __init__(self) -> None:
+        self.possible_agents = ["p0", "p1"]
+        self.agents: list[str] = []
+        self.t = 0
+        self.state_space = spaces.Box(-10, 10, (3,), np.float32)
+        self._obs_space = spaces.Dict(
+            {
+                "observation": spaces.Box(-10, 10, (2,), np.float32),
+                "action_mask": spaces.Box(0, 1, (4,), np.int8),
+            }
+        )
+
+    def observation_space(self, agent):
+        return self._obs_space
+
+    def action_space(self, agent):
+        return spaces.Discrete(4)
+
+    def _obs(self, agent):
+        k = self.possible_agents.index(agent)
+        mask = np.zeros(4, np.int8)
+        mask[(self.t + k) % 4] = 1
+        return {"observation": np.array([k, self.t], np.float32), "action_mask": mask}
+
+    def state(self):
+        return np.array([self.t, len(self.agents), 7.0], np.float32)
+
+    def reset(self, seed=None, options=None):
+        self.t = 0
+        self.agents = list(self.possible_agents)
+        return {a: self._obs(a) for a in self.agents}, {a: {} for a in self.agents}
+
+    def step(self, actions):
+        self.t += 1
+        acting = list(self.agents)
+        terms = {a: (a == "p1" and self.t == 2) or (a == "p0" and self.t == 3) for a in acting}
+        rewards = {a: 1.0 for a in acting}
+        obs = {a: self._obs(a) for a in acting}
+        self.agents = [a for a in acting if not terms[a]]
+        return obs, rewards, terms, dict.fromkeys(acting, False), {a: {} for a in acting}
+
+
+def _one_hot(k: int) -> list[bool]:
+    return [i == k % 4 for i in range(4)]
+
+
+def test_classic_action_masks_global_state_and_roles_are_declared_fields():
+    from fugu.core.schema import ROLES, action_masks_field, global_state_field
+
+    env = PettingZooPufferEnv(Classic())
+    assert env.extra_fields == {
+        "roles": ROLES,
+        "action_masks": action_masks_field(4),
+        "global_state": global_state_field((3,)),
+    }
+    assert env.roles is env.extras["roles"] and env.roles.tolist() == [0, 0]
+    env.reset(seed=0)
+    assert env.action_masks.tolist() == [_one_hot(0), _one_hot(1)]
+    assert env.global_state.tolist() == [[0, 2, 7], [0, 2, 7]]
+    actions = np.zeros(2, np.int32)
+    env.step(actions)
+    assert env.action_masks.tolist() == [_one_hot(1), _one_hot(2)]
+    assert env.global_state.tolist() == [[1, 2, 7]] * 2
+    _, rewards, terms, _, _ = env.step(actions)  # "p1" dies
+    assert terms.tolist() == [False, True] and rewards.tolist() == [1.0, 1.0]
+    assert env.masks.tolist() == [True, False]
+    assert env.action_masks[1].all()  # an absent row allows everything (it is masked anyway)
+    assert env.global_state.tolist() == [[2, 1, 7]] * 2
+    _, rewards, terms, _, infos = env.step(actions)  # "p0" dies: the whole env resets
+    assert terms.tolist() == [True, False] and rewards.tolist() == [1.0, 0.0]
+    assert env.masks.tolist() == [True, True] and infos[0]["num_episodes"] == 1
+    assert env.action_masks.tolist() == [_one_hot(0), _one_hot(1)]
+    assert env.global_state.tolist() == [[0, 2, 7]] * 2
+    check_env(lambda: PettingZooPufferEnv(Classic()), num_steps=20)
+
+
+def test_declared_fields_cross_a_vectorizer():
+    from fugu.vector import Serial
+
+    env = Serial(lambda buffers=None: PettingZooPufferEnv(Classic(), buffers=buffers), 3)
+    env.reset(seed=0)
+    assert env.extras["roles"].tolist() == [0] * 6
+    assert env.extras["action_masks"].tolist() == [_one_hot(0), _one_hot(1)] * 3
+    env.step(np.zeros(6, np.int32))
+    env.step(np.zeros(6, np.int32))
+    assert env.masks.tolist() == [True, False] * 3
+    assert env.extras["global_state"][:, 0].tolist() == [2.0] * 6
+    env.close()

@@ -303,3 +303,25 @@ def test_ppo_learns_native_cartpole(tmp_path, monkeypatch, one_torch_thread):
         returns += [info["episode"]["r"] for info in infos if "episode" in info]
     mean_return = np.mean(returns) if returns else 500.0
     assert mean_return > 60, mean_return
+
+
+def test_action_masks_and_extras_are_per_row():
+    from fugu.envs.connect4 import Connect4
+    from fugu.envs.hazard_nav import HazardNav
+
+    venv = to_sb3(Connect4(num_envs=3, opponent="random", seed=0))
+    venv.reset()
+    for _ in range(8):
+        venv.step(np.zeros(3, np.int64))  # column 0 fills up
+        masks = np.stack(venv.env_method("action_masks"))  # what MaskablePPO calls
+        assert masks.shape == (3, 7) and masks.dtype == np.bool_
+        np.testing.assert_array_equal(masks, venv.env.action_masks)
+        masks[:] = False  # copies: the env's buffer is untouched
+        assert venv.env.action_masks.any()
+    assert [m.tolist() for m in venv.env_method("action_masks", indices=[1])] == [
+        venv.env.action_masks[1].tolist()
+    ]
+    costs = to_sb3(HazardNav(num_envs=2, seed=0))
+    costs.reset()
+    assert [float(c) for c in costs.get_attr("costs")] == [0.0, 0.0]
+    assert len(costs.get_attr("costs", indices=[1])) == 1

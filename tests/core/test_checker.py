@@ -239,3 +239,15 @@ def test_determinism_across_instances_only_with_a_factory():
 
     _fails(Instance, "differ between two instances")
     check_env(Instance(), num_steps=30)  # one instance reset twice is deterministic
+
+
+def test_declared_extra_fields_are_checked() -> None:
+    from fugu.core.schema import COSTS
+    from fugu.envs.hazard_nav import HazardNav
+
+    check_env(lambda: HazardNav(num_envs=2), num_steps=20)
+    env = HazardNav(num_envs=2)
+    env.extras["costs"] = np.zeros(2, np.float64)  # not what COSTS declares
+    with pytest.raises(EnvContractError, match="costs must have dtype float32"):
+        check_env(env)
+    assert env.extra_fields["costs"] == COSTS

@@ -351,3 +351,39 @@ def test_registry_falls_back_to_gymnasium_ids():
     obs, rewards, *_ = env.step(np.zeros((1, 1), np.float32))
     assert obs.dtype == np.float32 and rewards.dtype == np.float32
     env.close()
+
+
+def test_gymnasium_action_masks_follow_info_through_autoreset() -> None:
+    import gymnasium
+
+    from fugu.core.schema import action_masks_field
+
+    class Masked(gymnasium.Env):
+        """Discrete(3); the mask allows only action ``t % 3``; episodes last 2 steps."""
+
+        observation_space = gymnasium.spaces.Box(0, 10, (1,), np.float32)
+        action_space = gymnasium.spaces.Discrete(3)
+
+        def _info(self):
+            mask = np.zeros(3, np.int8)
+            mask[self.t % 3] = 1
+            return {"action_mask": mask}
+
+        def reset(self, seed=None, options=None):
+            self.t = 1
+            return np.array([self.t], np.float32), self._info()
+
+        def step(self, action):
+            self.t += 1
+            done = self.t == 3
+            return np.array([self.t], np.float32), 0.0, done, False, self._info()
+
+    env = GymnasiumPufferEnv(Masked(), action_masks=True)
+    assert env.extra_fields == {"action_masks": action_masks_field(3)}
+    env.reset(seed=0)
+    assert env.action_masks.tolist() == [[False, True, False]]
+    env.step(np.zeros(1, np.int32))
+    assert env.action_masks.tolist() == [[False, False, True]]
+    _, _, terminals, _, _ = env.step(np.zeros(1, np.int32))  # ends: the reset's mask (t = 1)
+    assert terminals[0] and env.action_masks.tolist() == [[False, True, False]]
+    assert GymnasiumPufferEnv(Masked()).extras == {}

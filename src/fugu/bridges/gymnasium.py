@@ -35,6 +35,7 @@ def from_gymnasium(
     env: str | gymnasium.Env | Callable[[], gymnasium.Env],
     *,
     buffers: EnvBuffers | None = None,
+    action_masks: bool = False,
     **kwargs: Any,
 ) -> GymnasiumPufferEnv:
     """Wrap a Gymnasium env id, instance or factory as a 1-row fugu env.
@@ -43,36 +44,46 @@ def from_gymnasium(
         env: A Gymnasium id (built with ``gymnasium.make(env, **kwargs)``), an env instance, or
             a zero-argument callable returning one.
         buffers: One row of buffers to adopt (from a vectorizer).
+        action_masks: Declare the ``action_masks`` extra field, filled from
+            ``info["action_mask"]`` (see :class:`~fugu.core.emulation.GymnasiumPufferEnv`).
         **kwargs: Passed to ``gymnasium.make`` (ids only).
     """
     if isinstance(env, str):
-        return GymnasiumPufferEnv.from_id(env, buffers=buffers, **kwargs)
+        return GymnasiumPufferEnv.from_id(env, buffers=buffers, action_masks=action_masks, **kwargs)
     if kwargs:
         raise APIUsageError(
             f"keyword arguments {sorted(kwargs)} only apply to Gymnasium ids; pass them to "
             "your env's constructor instead"
         )
-    return GymnasiumPufferEnv(env, buffers=buffers)
+    return GymnasiumPufferEnv(env, buffers=buffers, action_masks=action_masks)
 
 
 @dataclass(frozen=True)
 class GymnasiumEnvCreator:
     """A picklable factory building ``GymnasiumPufferEnv(gymnasium.make(env_id, **kwargs))``.
 
-    Vectorizers call it (with ``buffers=`` when they own the buffers) in each worker.
+    Vectorizers call it (with ``buffers=`` when they own the buffers) in each worker. With
+    ``action_masks`` every env declares the ``action_masks`` extra field (filled from
+    ``info["action_mask"]``), which every backend then carries.
     """
 
     env_id: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    action_masks: bool = False
 
     def __call__(self, buffers: EnvBuffers | None = None, **overrides: Any) -> GymnasiumPufferEnv:
         """Build one wrapped env; ``overrides`` update the stored keyword arguments."""
         return GymnasiumPufferEnv.from_id(
-            self.env_id, buffers=buffers, **{**self.kwargs, **overrides}
+            self.env_id,
+            buffers=buffers,
+            action_masks=self.action_masks,
+            **{**self.kwargs, **overrides},
         )
 
 
-def gymnasium_env_creator(env_id: str, **kwargs: Any) -> GymnasiumEnvCreator:
+def gymnasium_env_creator(
+    env_id: str, *, action_masks: bool = False, **kwargs: Any
+) -> GymnasiumEnvCreator:
     """A picklable factory for the Gymnasium id ``env_id`` (for vectorizers and ``check_env``).
 
     Raises:
@@ -82,4 +93,4 @@ def gymnasium_env_creator(env_id: str, **kwargs: Any) -> GymnasiumEnvCreator:
         raise APIUsageError(
             f"{env_id!r} is not a Gymnasium id; gymnasium.pprint_registry() lists them"
         )
-    return GymnasiumEnvCreator(env_id, dict(kwargs))
+    return GymnasiumEnvCreator(env_id, dict(kwargs), action_masks)

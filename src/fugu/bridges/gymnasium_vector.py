@@ -19,7 +19,8 @@ What Gymnasium code sees:
 * Masked (dead) rows, which multi-agent fugu envs use for absent agents, are passed through
   as ordinary rows: their observations, rewards and flags are whatever the env wrote, and the
   env ignores their actions. Whenever some row is dead, ``infos["mask"]`` (mask
-  ``infos["_mask"]``, all true) says which rows are live. Episode statistics count only the
+  ``infos["_mask"]``, all true) says which rows are live, i.e. act on the next step (a row
+  whose agent ended on this step is already dead). Episode statistics count only the
   steps a row was live, and a row that never acted during an episode reports none.
 * fugu's aggregated infos (a list of dicts) are not in Gymnasium's per-row format; the
   latest ones are kept in :attr:`GymnasiumVectorEnv.fugu_infos`.

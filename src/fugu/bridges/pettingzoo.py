@@ -2,11 +2,13 @@
 
 Every agent of ``env.possible_agents`` owns one row, in that order, for the env's whole life:
 
-* **Masks.** ``masks[i]`` is true while agent ``i`` is in the env (it received an observation
-  this step). An absent agent's row (not yet spawned, or gone after it terminated) has
-  ``masks`` false, a zero observation, reward 0 and no terminal/truncation flag: trainers
-  ignore masked rows. The step on which an agent terminates still has ``masks`` true, its
-  flag set and its last observation also in ``final_observations``.
+* **Masks.** ``masks[i]`` is true iff agent ``i`` acts on the next step: it received an
+  observation on this step and is neither terminated nor truncated. The step on which an
+  agent terminates (or is truncated) reports its reward and flag with ``masks`` already false;
+  its last observation is in ``final_observations`` and its ``observations`` row is zeroed.
+  An absent agent's row (not yet spawned, or gone) has ``masks`` false, a zero observation,
+  reward 0 and no flag: trainers ignore masked rows. When the whole env autoresets on a step,
+  the rows of the new episode's agents are live again on that same step.
 * **Autoreset.** When every agent is done (no agent of ``env.agents`` is left without a
   terminal or truncation flag), the same step resets the env: ``final_observations`` holds
   the last observations, ``observations`` the new episode's, and infos gets
@@ -25,6 +27,12 @@ Every agent of ``env.possible_agents`` owns one row, in that order, for the env'
   entries of the row; discrete choices beyond its own range and continuous values beyond its
   own bounds are clipped (mask invalid choices in the policy with
   ``role_action_layouts[r].nvec``).
+* **Extra fields** (:mod:`fugu.core.schema`, carried by every backend): ``roles`` (int32, the
+  role id of every row) always; ``action_masks`` (bool ``[A, num_logits]``) when the agents'
+  observation spaces are ``Dict`` spaces with an ``"action_mask"`` key (the PettingZoo classic
+  convention; one role with Discrete or MultiDiscrete actions), written from each observation
+  (all true on absent rows); ``global_state`` (float32, the env's ``state()`` on every row,
+  written after every reset and step) when the env has a ``state_space`` Box.
 * **Infos.** The env's per-agent info dicts are not forwarded (they would be one dict per row);
   only the aggregated episode statistics are reported.
 
@@ -51,6 +59,7 @@ from fugu.core.emulation import episode_info, first_seed
 from fugu.core.env import EnvBuffers, Infos, PufferEnv, StepResult
 from fugu.core.errors import APIUsageError, EnvContractError
 from fugu.core.flatten import SpaceLayout
+from fugu.core.schema import ROLES, action_masks_field, global_state_field, num_logits
 
 __all__ = ["PettingZooPufferEnv", "from_pettingzoo"]
 
@@ -167,6 +176,16 @@ def _action_codecs(
     return spaces.Box(low, high, dtype=np.float32), decoders
 
 
+def _has_action_mask(obs_spaces: list[spaces.Space], action_space: spaces.Space) -> bool:
+    """Whether agents observe ``Dict(observation=..., action_mask=...)`` (PettingZoo classic)."""
+    return (
+        len(obs_spaces) == 1
+        and isinstance(obs_spaces[0], spaces.Dict)
+        and "action_mask" in obs_spaces[0].spaces
+        and isinstance(action_space, (spaces.Discrete, spaces.MultiDiscrete))
+    )
+
+
 class PettingZooPufferEnv(PufferEnv):
     """A PettingZoo ``ParallelEnv`` as a fugu env with one row per possible agent.
 
@@ -177,7 +196,7 @@ class PettingZooPufferEnv(PufferEnv):
     Attributes:
         env: The wrapped ParallelEnv.
         possible_agents: The agent of every row.
-        roles: ``int32 [num_agents]``: the role id of every row.
+        roles: ``int32 [num_agents]``: the role id of every row (the ``roles`` extra field).
         num_roles: Number of distinct (observation space, action space) pairs.
         role_observation_layouts: Per role, the layout of its rows (restore with
             :func:`fugu.ops.emulation.restore`).
@@ -198,25 +217,36 @@ class PettingZooPufferEnv(PufferEnv):
         self.possible_agents = list(env.possible_agents)
         if not self.possible_agents:
             raise EnvContractError("the ParallelEnv has no possible_agents")
-        self.roles, obs_spaces, act_spaces = _roles(env, self.possible_agents)
+        roles, obs_spaces, act_spaces = _roles(env, self.possible_agents)
         self.num_roles = len(obs_spaces)
         self.role_observation_layouts = _observation_layouts(obs_spaces)
         self.role_action_layouts = [ActionLayout.from_space(space) for space in act_spaces]
         self.observation_layout = self.role_observation_layouts[0]
         action_space, role_decoders = _action_codecs(self.role_action_layouts)
+        extra_fields = [ROLES]
+        self._mask_key = _has_action_mask(obs_spaces, action_space)
+        if self._mask_key:
+            extra_fields.append(action_masks_field(num_logits(action_space)))
+        state_space = getattr(env, "state_space", None)
+        self._has_state = isinstance(state_space, spaces.Box)
+        if self._has_state:
+            extra_fields.append(global_state_field(state_space.shape))  # type: ignore[union-attr]
         super().__init__(
             _common_row_space(self.role_observation_layouts),
             action_space,
             len(self.possible_agents),
             buffers,
+            extra_fields,
         )
+        self.roles: np.ndarray = self.extras["roles"]
+        self.roles[:] = roles
         self._row = {agent: i for i, agent in enumerate(self.possible_agents)}
-        self._decoders = [role_decoders[role] for role in self.roles]
+        self._decoders = [role_decoders[role] for role in roles]
         self._plain_obs = self.num_roles == 1 and self.observation_layout.is_passthrough
         at = () if self.num_roles == 1 else ("observation",)
         self._writers = []
         self._role_views = []
-        for i, role in enumerate(self.roles):
+        for i, role in enumerate(roles):
             layout = self.role_observation_layouts[role]
             self._writers.append(layout.writer(self.observations[i], at))
             if self.num_roles > 1:
@@ -227,6 +257,8 @@ class PettingZooPufferEnv(PufferEnv):
 
     def _clear_rows(self, rows: np.ndarray) -> None:
         self.observations[rows] = 0
+        if self._mask_key:
+            self.extras["action_masks"][rows] = True
         for i in np.flatnonzero(rows) if self._role_views else ():
             self._role_views[i][...] = self.roles[i]
 
@@ -239,10 +271,18 @@ class PettingZooPufferEnv(PufferEnv):
                 self.observations[i] = obs
             else:
                 self._writers[i](obs)
+            if self._mask_key:
+                self.extras["action_masks"][i] = np.ravel(obs["action_mask"]).astype(bool)
             self.masks[i] = True
         gone = was_live & ~self.masks
         if gone.any():
             self._clear_rows(gone)
+
+    def _write_state(self) -> None:
+        if self._has_state:
+            self.extras["global_state"][:] = np.asarray(self.env.state(), np.float32).reshape(
+                self.extras["global_state"].shape[1:]
+            )
 
     def reset(self, seed: int | Sequence[int] | None = None) -> tuple[np.ndarray, Infos]:
         """Reset the env (seeded) and return ``(observations, infos)``."""
@@ -257,6 +297,7 @@ class PettingZooPufferEnv(PufferEnv):
         self._returns[:] = 0.0
         self._seen[:] = self.masks
         self._episode_length = 0
+        self._write_state()
         return self.observations, []
 
     def step(self, actions: np.ndarray) -> StepResult:
@@ -289,6 +330,10 @@ class PettingZooPufferEnv(PufferEnv):
             if not (terminations.get(agent, False) or truncations.get(agent, False))
         ]
         if remaining:
+            if done.any():  # the agents that just ended do not act on the next step
+                self.masks[done] = False
+                self._clear_rows(done)
+            self._write_state()
             return self.observations, self.rewards, self.terminals, self.truncations, []
         seen = self._seen | self.masks
         infos = [episode_info(float(self._returns[seen].mean()), self._episode_length)]
@@ -299,6 +344,7 @@ class PettingZooPufferEnv(PufferEnv):
         self._returns[:] = 0.0
         self._seen[:] = self.masks
         self._episode_length = 0
+        self._write_state()
         return self.observations, self.rewards, self.terminals, self.truncations, infos
 
     def close(self) -> None:

@@ -14,7 +14,10 @@ SB3's algorithms (PPO, A2C, DQN, SAC, ...) train on fugu envs directly:
 * fugu's aggregated infos are kept in ``fugu_infos``.
 * All rows live in one env object, so ``get_attr`` and ``env_method`` read or call that object
   once and repeat the answer for each requested index, and ``set_attr`` sets it for all rows
-  (a subset of indices is an error).
+  (a subset of indices is an error). Declared extra fields (:mod:`fugu.core.schema`) are
+  per-row: ``get_attr("costs")`` gives each requested row its own entry, and when the env
+  declares ``action_masks``, ``env_method("action_masks")`` returns each row's mask (a copy),
+  which is what sb3-contrib's ``MaskablePPO`` (``get_action_masks``) calls.
 * Masked (dead) rows are passed through as ordinary rows (see
   :mod:`fugu.bridges.gymnasium_vector`); SB3 has no notion of them, so train SB3 on envs
   without dead rows.
@@ -133,6 +136,9 @@ class _FuguSB3Methods:
     # -- attributes and methods of the env --------------------------------------------------
     def get_attr(self, attr_name: str, indices: Indices = None) -> list[Any]:
         """The fugu env's attribute ``attr_name``, once per requested row."""
+        extras = getattr(self.env, "extras", {})
+        if attr_name in extras:  # a declared per-row field: each row gets its own entry
+            return [extras[attr_name][row] for row in self._rows(indices)]
         if attr_name == "render_mode":  # SB3 asks for it at construction
             value = getattr(self.env, attr_name, None)
         else:
@@ -153,6 +159,10 @@ class _FuguSB3Methods:
     ) -> list[Any]:
         """Call the fugu env's method once and return its result once per requested row."""
         rows = self._rows(indices)
+        extras = getattr(self.env, "extras", {})
+        if method_name == "action_masks" and "action_masks" in extras:  # sb3-contrib masks
+            masks = extras["action_masks"]
+            return [masks[row].copy() for row in rows]
         result = getattr(self.env, method_name)(*method_args, **method_kwargs)
         return [result for _ in rows]
 

@@ -13,13 +13,16 @@ from fugu.core.errors import (
     WorkerError,
 )
 from fugu.core.registry import EnvSpec, Registry, make, register, registered_ids
+from fugu.core.schema import STANDARD_FIELD_NAMES, Field
 from fugu.core.vec import VecBatch, VecEnv
 
 __all__ = [
+    "STANDARD_FIELD_NAMES",
     "APIUsageError",
     "EnvBuffers",
     "EnvContractError",
     "EnvSpec",
+    "Field",
     "FuguError",
     "Infos",
     "MissingDependencyError",

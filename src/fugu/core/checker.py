@@ -23,18 +23,11 @@ from gymnasium import spaces
 
 from fugu.core.env import EnvBuffers
 from fugu.core.errors import EnvContractError
+from fugu.core.schema import STANDARD_FIELD_NAMES
 
 __all__ = ["check_env"]
 
-_BUFFERS = (
-    "observations",
-    "actions",
-    "rewards",
-    "terminals",
-    "truncations",
-    "masks",
-    "final_observations",
-)
+_BUFFERS = STANDARD_FIELD_NAMES
 
 
 def check_env(env_or_factory: Any | Callable[[], Any], num_steps: int = 200, seed: int = 0) -> None:
@@ -112,11 +105,18 @@ def _check_attributes(env: Any) -> None:
 
 
 def _check_buffers(env: Any) -> None:
+    extra_fields = getattr(env, "extra_fields", {})
+    extras = getattr(env, "extras", {})
+    if sorted(extras) != sorted(extra_fields):
+        raise EnvContractError(
+            f"{type(env).__name__}.extras has fields {sorted(extras)} but extra_fields declares "
+            f"{sorted(extra_fields)}"
+        )
     layout = EnvBuffers.layout(
-        env.single_observation_space, env.single_action_space, int(env.num_agents)
+        env.single_observation_space, env.single_action_space, int(env.num_agents), extra_fields
     )
     for buffer, (shape, dtype) in layout.items():
-        array = getattr(env, buffer)
+        array = extras[buffer] if buffer in extra_fields else getattr(env, buffer)
         if not isinstance(array, np.ndarray):
             raise EnvContractError(
                 f"{type(env).__name__}.{buffer} must be a numpy array, got {type(array).__name__}"
@@ -254,7 +254,8 @@ def _run(env: Any, num_steps: int, seed: int) -> dict[str, Any]:
         _check_buffers(env)
         masks = env.masks.copy()
         _check_in_space(env, env.observations, masks, f"observations at step {step}")
-        done = (env.terminals | env.truncations) & masks
+        # rows whose episode ended on this step (an agent that ended is already masked)
+        done = env.terminals | env.truncations
         _check_infos(env, "step", infos, int(done.sum()))
         if done.any():
             if sentinel is not None:

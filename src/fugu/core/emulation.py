@@ -32,6 +32,7 @@ from fugu.core.actions import ActionLayout, ActionLeaf
 from fugu.core.env import EnvBuffers, Infos, PufferEnv, StepResult
 from fugu.core.errors import APIUsageError
 from fugu.core.flatten import Leaf, SpaceLayout
+from fugu.core.schema import Field, action_masks_field, num_logits
 
 __all__ = [
     "ActionLayout",
@@ -80,6 +81,18 @@ class GymnasiumPufferEnv(PufferEnv):
     Args:
         env: A ``gymnasium.Env`` instance, or a zero-argument callable building one.
         buffers: One row of buffers to adopt (from a vectorizer); allocated when ``None``.
+        action_masks: Declare the ``action_masks`` extra field (bool ``[1, num_logits]``, see
+            :func:`fugu.core.schema.action_masks_field`) and fill it from ``info["action_mask"]``
+            (the common Gymnasium convention, e.g. ``Taxi-v4``) of every reset and step; on an
+            autoreset step it holds the new episode's mask. A step whose info has no mask
+            allows every action. Needs a Discrete or MultiDiscrete action space.
+
+    Example:
+        >>> env = GymnasiumPufferEnv.from_id("Taxi-v4", action_masks=True)
+        >>> _ = env.reset(seed=0)
+        >>> env.action_masks.shape, env.action_masks.dtype
+        ((1, 6), dtype('bool'))
+        >>> env.close()
 
     Attributes:
         env: The wrapped Gymnasium env.
@@ -92,6 +105,8 @@ class GymnasiumPufferEnv(PufferEnv):
         self,
         env: gymnasium.Env | Callable[[], gymnasium.Env],
         buffers: EnvBuffers | None = None,
+        *,
+        action_masks: bool = False,
     ) -> None:
         if not isinstance(env, gymnasium.Env):
             if not callable(env):
@@ -105,12 +120,17 @@ class GymnasiumPufferEnv(PufferEnv):
         self.env = env
         self.observation_layout = SpaceLayout.from_space(env.observation_space)
         self.action_layout = ActionLayout.from_space(env.action_space)
+        extra_fields: tuple[Field, ...] = ()
+        if action_masks:
+            extra_fields = (action_masks_field(num_logits(self.action_layout.single_action_space)),)
         super().__init__(
             self.observation_layout.row_space(),
             self.action_layout.single_action_space,
             1,
             buffers,
+            extra_fields,
         )
+        self._mask_row = self.extras["action_masks"][0] if action_masks else None
         self.render_mode = getattr(env, "render_mode", None)
         self._write_obs = self.observation_layout.writer(self.observations[0])
         self._write_final = self.observation_layout.writer(self.final_observations[0])
@@ -124,7 +144,12 @@ class GymnasiumPufferEnv(PufferEnv):
 
     @classmethod
     def from_id(
-        cls, env_id: str, *, buffers: EnvBuffers | None = None, **kwargs: Any
+        cls,
+        env_id: str,
+        *,
+        buffers: EnvBuffers | None = None,
+        action_masks: bool = False,
+        **kwargs: Any,
     ) -> GymnasiumPufferEnv:
         """Build the Gymnasium env ``env_id`` with ``gymnasium.make(env_id, **kwargs)`` and wrap it.
 
@@ -134,12 +159,14 @@ class GymnasiumPufferEnv(PufferEnv):
             ((1,), dtype('float32'))
             >>> env.close()
         """
-        return cls(gymnasium.make(env_id, **kwargs), buffers=buffers)
+        return cls(gymnasium.make(env_id, **kwargs), buffers=buffers, action_masks=action_masks)
 
     def reset(self, seed: int | Sequence[int] | None = None) -> tuple[np.ndarray, Infos]:
         """Reset the env (seeded with ``seed``, or its first element) and return the views."""
         self._check_open()
-        obs, _ = self.env.reset(seed=first_seed(seed))
+        obs, info = self.env.reset(seed=first_seed(seed))
+        if self._mask_row is not None:
+            self._write_mask(info)
         if self._plain_obs:
             self.observations[0] = obs
         else:
@@ -171,18 +198,33 @@ class GymnasiumPufferEnv(PufferEnv):
             self._episode_length = 0
             if self._plain_obs:
                 self.final_observations[0] = obs
-                obs, _ = self._env_reset()
+                obs, info = self._env_reset()
                 self.observations[0] = obs
             else:
                 self._write_final(obs)
-                obs, _ = self._env_reset()
+                obs, info = self._env_reset()
                 self._write_obs(obs)
+            if self._mask_row is not None:
+                self._write_mask(info)
             return self.observations, self.rewards, self.terminals, self.truncations, infos
         if self._plain_obs:
             self.observations[0] = obs
         else:
             self._write_obs(obs)
+        if self._mask_row is not None:
+            self._write_mask(info)
         return self.observations, self.rewards, self.terminals, self.truncations, []
+
+    def _write_mask(self, info: dict[str, Any]) -> None:
+        """Copy ``info["action_mask"]`` (an array, or one per MultiDiscrete component)."""
+        assert self._mask_row is not None
+        mask = info.get("action_mask")
+        if mask is None:
+            self._mask_row[:] = True
+        elif isinstance(mask, (tuple, list)):
+            self._mask_row[:] = np.concatenate([np.ravel(m) for m in mask]).astype(bool)
+        else:
+            self._mask_row[:] = np.ravel(mask).astype(bool)
 
     def render(self, row: int = 0) -> np.ndarray:
         """The wrapped env's ``render()`` (build it with ``render_mode="rgb_array"``)."""

@@ -6,23 +6,36 @@ that the env writes in place and returns as a view:
 * ``observations [A, *obs_shape]`` (dtype of ``single_observation_space``)
 * ``actions [A, *act_shape]`` (int32 for discrete spaces, float32 for Box)
 * ``rewards [A] float32``, ``terminals [A] bool``, ``truncations [A] bool``
-* ``masks [A] bool``: the row holds a live agent
+* ``masks [A] bool``: describes the returned observations: True iff the row's agent acts on
+  the next step. The step on which an agent dies reports its flags and reward with ``masks``
+  already False (True only if the row autoresets into a new live episode on that step).
 * ``final_observations [A, *obs_shape]``: for rows whose episode ended on the last step, the
   observation that ended it (autoreset is same-step, so ``observations`` already holds the
   first observation of the next episode). A trainer bootstraps truncated rows from it.
+
+An env may declare *extra fields* (:class:`fugu.core.schema.Field`: action masks, costs,
+roles, ...): more preallocated row buffers, written in place like the standard ones and carried
+by every backend (``env.extras``, ``VecBatch.extras``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
 from fugu.core.errors import APIUsageError, EnvContractError
-from fugu.core.spaces import action_dtype, action_shape, check_single_spaces
+from fugu.core.schema import (
+    STANDARD_FIELD_NAMES,
+    Field,
+    check_array,
+    extra_fields_dict,
+    schema,
+)
+from fugu.core.spaces import check_single_spaces
 from fugu.core.vec import VecBatch
 
 __all__ = ["EnvBuffers", "Infos", "PufferEnv", "StepResult", "write_actions"]
@@ -63,16 +76,20 @@ class EnvBuffers:
     """The row buffers of an env, allocated once and written in place.
 
     A vectorizer allocates one ``EnvBuffers`` for all its rows (possibly in shared memory) and
-    hands each env a :meth:`rows` view, so envs write straight into the batch.
+    hands each env a :meth:`rows` view, so envs write straight into the batch. Besides the
+    seven standard buffers it holds the env's declared extra fields (``extras``, described by
+    ``extra_fields``; see :mod:`fugu.core.schema`), handled by the same loops.
 
     Example:
-        >>> b = EnvBuffers.allocate(spaces.Box(-1, 1, (3,)), spaces.Discrete(2), 4)
-        >>> b.observations.shape, b.actions.dtype, b.num_rows
-        ((4, 3), dtype('int32'), 4)
+        >>> from fugu.core.schema import COSTS
+        >>> b = EnvBuffers.allocate(spaces.Box(-1, 1, (3,)), spaces.Discrete(2), 4, [COSTS])
+        >>> b.observations.shape, b.actions.dtype, b.num_rows, b.extras["costs"].shape
+        ((4, 3), dtype('int32'), 4, (4,))
         >>> part = b.rows(2, 4)
         >>> part.rewards[:] = 1.0
-        >>> b.rewards.tolist()
-        [0.0, 0.0, 1.0, 1.0]
+        >>> part.extras["costs"][:] = 0.5
+        >>> b.rewards.tolist(), b.extras["costs"].tolist()
+        ([0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 0.5, 0.5])
     """
 
     observations: np.ndarray
@@ -82,61 +99,119 @@ class EnvBuffers:
     truncations: np.ndarray
     masks: np.ndarray
     final_observations: np.ndarray
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    """The extra fields' buffers, by name (``[rows, *field.shape]`` each)."""
+    extra_fields: dict[str, Field] = field(default_factory=dict)
+    """The declared extra fields, by name (the same keys as ``extras``)."""
+
+    def __post_init__(self) -> None:
+        if not self.extra_fields and self.extras:  # describe arrays given without fields
+            self.extra_fields = {
+                name: Field(name, array.shape[1:], array.dtype)
+                for name, array in self.extras.items()
+            }
+        self.extra_fields = extra_fields_dict(self.extra_fields)
+        if list(self.extras) != list(self.extra_fields):
+            raise EnvContractError(
+                f"EnvBuffers extras {sorted(self.extras)} do not match the extra fields "
+                f"{sorted(self.extra_fields)}"
+            )
 
     @property
     def num_rows(self) -> int:
         """Number of rows (agents) the buffers hold."""
         return int(self.rewards.shape[0])
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every buffer by field name: the standard ones, then the extras (no copy)."""
+        arrays = {name: getattr(self, name) for name in STANDARD_FIELD_NAMES}
+        arrays.update(self.extras)
+        return arrays
+
+    @classmethod
+    def from_arrays(
+        cls, fields: Iterable[Field] | Mapping[str, Field], arrays: Mapping[str, np.ndarray]
+    ) -> EnvBuffers:
+        """Buffers from one array per field (a schema from :func:`fugu.core.schema.schema`).
+
+        Standard fields are recognised by name; every other field is an extra. Arrays are
+        adopted as they are (no copy), which is how a backend puts buffers in shared memory.
+
+        Example:
+            >>> from fugu.core.schema import COSTS, schema
+            >>> fields = schema(spaces.Box(-1, 1, (2,)), spaces.Discrete(2), [COSTS])
+            >>> b = EnvBuffers.from_arrays(fields, {n: f.allocate(3) for n, f in fields.items()})
+            >>> b.masks.tolist(), list(b.extras)
+            ([True, True, True], ['costs'])
+        """
+        items = fields.values() if isinstance(fields, Mapping) else fields
+        extra_fields = {f.name: f for f in items if f.name not in STANDARD_FIELD_NAMES}
+        missing = [n for n in (*STANDARD_FIELD_NAMES, *extra_fields) if n not in arrays]
+        if missing:
+            raise EnvContractError(f"EnvBuffers.from_arrays: no array for fields {missing}")
+        return cls(
+            **{name: arrays[name] for name in STANDARD_FIELD_NAMES},
+            extras={name: arrays[name] for name in extra_fields},
+            extra_fields=extra_fields,
+        )
+
     @staticmethod
     def layout(
-        observation_space: spaces.Space, action_space: spaces.Space, num_rows: int
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        num_rows: int,
+        extra_fields: Iterable[Field] | Mapping[str, Field] = (),
     ) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-        """Shapes and dtypes of every buffer, by field name, for ``num_rows`` rows.
+        """Shapes and dtypes of every buffer, extras included, by field name, for ``num_rows``.
 
         Example:
             >>> EnvBuffers.layout(spaces.Box(0, 1, (2,)), spaces.Discrete(3), 5)["actions"]
             ((5,), dtype('int32'))
         """
-        check_single_spaces(observation_space, action_space)
-        obs = ((num_rows, *observation_space.shape), np.dtype(observation_space.dtype))
-        return {
-            "observations": obs,
-            "actions": ((num_rows, *action_shape(action_space)), action_dtype(action_space)),
-            "rewards": ((num_rows,), np.dtype(np.float32)),
-            "terminals": ((num_rows,), np.dtype(np.bool_)),
-            "truncations": ((num_rows,), np.dtype(np.bool_)),
-            "masks": ((num_rows,), np.dtype(np.bool_)),
-            "final_observations": obs,
-        }
+        fields = schema(observation_space, action_space, extra_fields)
+        return {name: (f.row_shape(num_rows), f.dtype) for name, f in fields.items()}
 
     @classmethod
     def allocate(
-        cls, observation_space: spaces.Space, action_space: spaces.Space, num_rows: int
+        cls,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        num_rows: int,
+        extra_fields: Iterable[Field] | Mapping[str, Field] = (),
     ) -> EnvBuffers:
-        """Allocate zeroed buffers (masks start all-true) for ``num_rows`` rows."""
-        layout = cls.layout(observation_space, action_space, num_rows)
-        arrays = {name: np.zeros(shape, dtype=dtype) for name, (shape, dtype) in layout.items()}
-        arrays["masks"][:] = True
-        return cls(**arrays)
+        """Allocate buffers for ``num_rows`` rows, each holding its field's ``fill`` (zeros;
+        masks and action masks start all-true)."""
+        fields = schema(observation_space, action_space, extra_fields)
+        return cls.from_arrays(fields, {name: f.allocate(num_rows) for name, f in fields.items()})
 
     def rows(self, start: int, stop: int) -> EnvBuffers:
-        """Views of rows ``[start, stop)`` of every buffer (no copy)."""
-        return EnvBuffers(**{f.name: getattr(self, f.name)[start:stop] for f in fields(self)})
+        """Views of rows ``[start, stop)`` of every buffer, extras included (no copy)."""
+        return EnvBuffers(
+            **{name: getattr(self, name)[start:stop] for name in STANDARD_FIELD_NAMES},
+            extras={name: array[start:stop] for name, array in self.extras.items()},
+            extra_fields=self.extra_fields,
+        )
 
     def check(
-        self, observation_space: spaces.Space, action_space: spaces.Space, num_rows: int
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        num_rows: int,
+        extra_fields: Iterable[Field] | Mapping[str, Field] = (),
     ) -> None:
-        """Raise :class:`EnvContractError` unless every buffer has the layout of the spaces."""
-        for name, (shape, dtype) in self.layout(observation_space, action_space, num_rows).items():
-            array = getattr(self, name)
-            if not isinstance(array, np.ndarray):
-                raise EnvContractError(f"buffer {name!r} must be a numpy array, got {type(array)}")
-            if array.shape != shape or array.dtype != dtype:
-                raise EnvContractError(
-                    f"buffer {name!r} must have shape {shape} and dtype {dtype}, "
-                    f"got shape {array.shape} and dtype {array.dtype}"
-                )
+        """Raise :class:`EnvContractError` unless every buffer, extras included, has the layout
+        of the spaces and the declared extra fields (and no undeclared extra is present)."""
+        fields = schema(observation_space, action_space, extra_fields)
+        declared = [name for name in fields if name not in STANDARD_FIELD_NAMES]
+        if sorted(declared) != sorted(self.extras):
+            raise EnvContractError(
+                f"the buffers carry extra fields {sorted(self.extras)} but the env declares "
+                f"{sorted(declared)}; a vectorizer must allocate the extra_fields of the env "
+                "it builds (see fugu.vector.base.probe_env)"
+            )
+        arrays = self.arrays()
+        for name, f in fields.items():
+            check_array(f, arrays[name], num_rows)
 
 
 class PufferEnv:
@@ -156,6 +231,20 @@ class PufferEnv:
         single_action_space: ``Discrete``, ``MultiDiscrete`` or ``Box`` for one row's action.
         num_agents: Number of rows.
         buffers: Buffers to adopt (from a vectorizer); allocated when ``None``.
+        extra_fields: The env's extra per-row buffers (see :mod:`fugu.core.schema`). Each is
+            allocated with the standard ones (or checked in adopted ``buffers``) and exposed in
+            :attr:`extras` and as an attribute of its name (``env.costs``).
+
+    Attributes:
+        extra_fields: The declared extra fields by name.
+        extras: The extra fields' buffers by name (``[num_agents, *shape]``), written in
+            place by the env.
+
+    Example:
+        >>> from fugu.core.schema import COSTS
+        >>> env = PufferEnv(spaces.Box(-1, 1, (2,)), spaces.Discrete(2), 3, extra_fields=[COSTS])
+        >>> env.costs is env.extras["costs"], env.costs.dtype, list(env.extra_fields)
+        (True, dtype('float32'), ['costs'])
     """
 
     render_mode: str | None = None
@@ -166,6 +255,7 @@ class PufferEnv:
         single_action_space: spaces.Space,
         num_agents: int,
         buffers: EnvBuffers | None = None,
+        extra_fields: Iterable[Field] | Mapping[str, Field] = (),
     ) -> None:
         if int(num_agents) < 1:
             raise EnvContractError(f"num_agents must be >= 1, got {num_agents}")
@@ -173,11 +263,18 @@ class PufferEnv:
         self.single_observation_space: spaces.Box = single_observation_space  # type: ignore[assignment]
         self.single_action_space: spaces.Space = single_action_space
         self.num_agents = int(num_agents)
+        declared = extra_fields_dict(extra_fields)
         if buffers is None:
-            buffers = EnvBuffers.allocate(single_observation_space, single_action_space, num_agents)
+            buffers = EnvBuffers.allocate(
+                single_observation_space, single_action_space, num_agents, declared
+            )
         else:
-            buffers.check(single_observation_space, single_action_space, self.num_agents)
+            buffers.check(single_observation_space, single_action_space, self.num_agents, declared)
         self.buffers = buffers
+        self.extra_fields: dict[str, Field] = declared
+        self.extras: dict[str, np.ndarray] = {name: buffers.extras[name] for name in declared}
+        for name, array in self.extras.items():
+            setattr(self, name, array)
         self.observations = buffers.observations
         self.actions = buffers.actions
         self.rewards = buffers.rewards
@@ -264,4 +361,5 @@ class PufferEnv:
             infos,
             self._env_ids,
             self.masks,
+            self.extras,
         )

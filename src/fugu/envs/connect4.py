@@ -22,8 +22,9 @@ Two modes:
 
 Observation (float32, 92 values, from the row's own perspective): ``[0:42]`` own stones and
 ``[42:84]`` opponent stones (row-major, top row first), ``[84:91]`` legal columns, ``[91]`` 1 if
-it is this row's turn. ``action_masks`` (bool ``[A, 7]``, written in place) holds the legal
-columns too. An illegal action (full column) loses the game with ``illegal_move="lose"``
+it is this row's turn. The declared extra field ``action_masks`` (bool ``[A, 7]``, written in
+place, in ``env.extras`` and every backend's batches) holds the legal columns too. An illegal
+action (full column) loses the game with ``illegal_move="lose"``
 (default: ``-1`` for the mover, ``+1`` for the opponent) or is replaced by a random legal
 column with ``illegal_move="random"``. Infos carry ``win``, ``draw`` and ``illegal`` rates
 per episode-row.
@@ -45,6 +46,7 @@ from numba import njit
 
 from fugu.core.env import EnvBuffers
 from fugu.core.errors import APIUsageError
+from fugu.core.schema import action_masks_field
 from fugu.envs import render as draw
 from fugu.envs.native import NativeEnv, record_episode, rng_integers
 
@@ -280,6 +282,8 @@ class Connect4(NativeEnv):
             is played instead).
     """
 
+    action_masks: np.ndarray
+    """Legal columns of every row (bool ``[A, 7]``, the ``action_masks`` extra field)."""
     score_keys = ("win", "draw", "illegal")
     solve_threshold = 0.9  # win rate against opponent="one_ply"
 
@@ -315,20 +319,20 @@ class Connect4(NativeEnv):
             buffers=buffers,
             info_interval=info_interval,
             batch_size=batch_size,
+            extra_fields=(action_masks_field(COLS),),
         )
-        self.action_masks = self.state["action_masks"]
-        """Legal columns of every row (bool ``[A, 7]``), written in place."""
 
     def allocate_state(self, num_envs: int) -> dict[str, np.ndarray]:
         """Bitboards ``boards`` uint64 ``[G, 2]``, column ``heights`` ``[G, 7]``, ``to_move``
-        and ``starter`` ``[G]``, and the ``action_masks`` ``[A, 7]`` of the rows."""
-        rows = num_envs * (1 if self.opponent else 2)
+        and ``starter`` ``[G]``, and ``action_masks``: the declared extra field's buffer
+        (``self.extras["action_masks"]``, bool ``[A, 7]``), kept in the state so that
+        :meth:`get_state` saves it and the kernels write it through ``self.state``."""
         return {
             "boards": np.zeros((num_envs, 2), dtype=np.uint64),
             "heights": np.zeros((num_envs, COLS), dtype=np.int64),
             "to_move": np.zeros(num_envs, dtype=np.int64),
             "starter": np.zeros(num_envs, dtype=np.int64),
-            "action_masks": np.ones((rows, COLS), dtype=np.bool_),
+            "action_masks": self.extras["action_masks"],
         }
 
     def reset_envs(self, lo: int, hi: int) -> None:

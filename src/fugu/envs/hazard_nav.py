@@ -5,8 +5,8 @@ Each episode draws ``num_hazards`` hazard centres uniformly in ``[-0.8, 0.8]^2``
 at least 0.5 apart. The Box action in ``[-1, 1]^2`` is a velocity: the agent moves by
 ``max_speed * clip(action, -1, 1)`` and is clipped to the square. Hazards do not block
 movement; they cost: every step that ends inside a hazard has cost 1 (else 0), written to the
-``costs [A] float32`` buffer next to the rewards, and the episode's summed cost is reported as
-``episode_cost`` in the infos. The reward is the progress toward the goal
+declared extra field ``costs [A] float32`` next to the rewards, and the episode's summed cost
+is reported as ``episode_cost`` in the infos. The reward is the progress toward the goal
 ``(previous distance - distance) * 10`` plus ``goal_reward`` (1) on the step that reaches it
 (distance < ``goal_radius``, which terminates the episode); episodes are truncated after
 ``max_steps`` (200) steps. The row is ``(x, y, goal - position, hazard centres - position)``
@@ -32,6 +32,7 @@ from numba import njit
 
 from fugu.core.env import EnvBuffers
 from fugu.core.errors import APIUsageError
+from fugu.core.schema import COSTS
 from fugu.envs import render as draw
 from fugu.envs.native import NativeEnv, record_episode, rng_uniform
 
@@ -166,8 +167,9 @@ def _step(
 class HazardNav(NativeEnv):
     """``hazard-nav-v1``: 2-D navigation to a goal with costly hazard zones (Box(2) actions).
 
-    Besides the contract's buffers it has ``costs`` (float32 ``[A]``, written in place each
-    step: 1 inside a hazard, else 0); infos carry ``episode_cost`` (mean summed cost per
+    It declares the extra field ``costs`` (:data:`fugu.core.schema.COSTS`, float32 ``[A]``,
+    written in place each step: 1 inside a hazard, else 0; ``env.costs``, ``env.extras`` and
+    every backend's batches carry it); infos carry ``episode_cost`` (mean summed cost per
     episode) and ``success`` (fraction of episodes reaching the goal).
 
     Args:
@@ -186,6 +188,8 @@ class HazardNav(NativeEnv):
         max_steps: Truncation step count.
     """
 
+    costs: np.ndarray
+    """Per-step cost of every row (the ``costs`` extra field, ``self.extras["costs"]``)."""
     score_keys = ("episode_cost", "success")
     solve_threshold = 0.9  # success rate, with episode_cost <= 5 (see docs/envs/hazard-nav.md)
 
@@ -229,9 +233,8 @@ class HazardNav(NativeEnv):
             buffers=buffers,
             info_interval=info_interval,
             batch_size=batch_size,
+            extra_fields=(COSTS,),
         )
-        self.costs = np.zeros(self.num_agents, dtype=np.float32)
-        """Per-step cost of every row (1 inside a hazard, else 0), written in place."""
 
     def allocate_state(self, num_envs: int) -> dict[str, np.ndarray]:
         """``position``/``goal`` ``[num_envs, 2]``, ``hazards`` ``[num_envs, K, 2]`` (float64)

@@ -18,7 +18,9 @@ Subclass :class:`NativeEnv` and provide four things:
    ``super().__init__(num_envs, observation_space, action_space, agents_per_env=k,
    threads=threads, seed=seed, buffers=buffers, info_interval=info_interval,
    batch_size=batch_size)``. Rows are agent-major inside a copy: row
-   ``copy * agents_per_env + k`` is agent ``k`` of copy ``copy``.
+   ``copy * agents_per_env + k`` is agent ``k`` of copy ``copy``. An env with extra per-row
+   buffers (action masks, costs, ...) also passes ``extra_fields=(...)`` (see
+   :mod:`fugu.core.schema`); its kernels then write ``self.extras[name]`` in place.
 2. ``allocate_state(self, num_envs) -> dict[str, np.ndarray]``: the env-specific state arrays
    (physics, boards, timers...), each with leading dimension ``num_envs``. The base adds
    ``rng`` (uint64 ``[num_envs]``, one xorshift state per copy), ``episode_return`` (float64
@@ -82,6 +84,7 @@ from numba import njit
 
 from fugu.core.env import EnvBuffers, Infos, PufferEnv, StepResult, write_actions
 from fugu.core.errors import APIUsageError
+from fugu.core.schema import Field
 from fugu.core.vec import VecBatch
 
 __all__ = [
@@ -168,6 +171,8 @@ class NativeEnv(PufferEnv):
         batch_size: Rows per :meth:`recv` batch (a multiple of ``agents_per_env`` dividing the
             rows); ``None`` means all rows. Smaller batches step on a worker thread while the
             caller works on the previous batch.
+        extra_fields: The env's extra per-row buffers (:mod:`fugu.core.schema`), exposed as
+            ``self.extras[name]`` and ``self.<name>``; kernels write them in place.
     """
 
     score_keys: ClassVar[tuple[str, ...]] = ()
@@ -184,6 +189,7 @@ class NativeEnv(PufferEnv):
         buffers: EnvBuffers | None = None,
         info_interval: int = 128,
         batch_size: int | None = None,
+        extra_fields: Sequence[Field] = (),
     ) -> None:
         if int(num_envs) < 1:
             raise APIUsageError(f"num_envs must be >= 1, got {num_envs}")
@@ -198,6 +204,7 @@ class NativeEnv(PufferEnv):
             single_action_space,
             self.num_copies * self.agents_per_env,
             buffers,
+            extra_fields,
         )
         self.threads = int(threads)
         self.info_interval = int(info_interval)
@@ -391,6 +398,11 @@ class NativeEnv(PufferEnv):
         ]
         self._futures: list[Future[None] | None] = [None] * self._num_batches
         self._batch_infos: list[Infos] = [[] for _ in range(self._num_batches)]
+        self._batch_extras = [
+            {name: array[lo * self.agents_per_env : hi * self.agents_per_env]
+             for name, array in self.extras.items()}
+            for lo, hi in self._batches
+        ]  # fmt: skip
         self._next_recv = 0
         if self._num_batches > 1:
             self._batch_pool = ThreadPoolExecutor(1, thread_name_prefix="fugu-env-batch")
@@ -474,6 +486,7 @@ class NativeEnv(PufferEnv):
             infos,
             self._batch_ids[b],
             self.masks[rows],
+            self._batch_extras[b],
         )
 
 

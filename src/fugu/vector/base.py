@@ -11,17 +11,18 @@ wrong call orders into :class:`~fugu.core.errors.APIUsageError`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 from gymnasium import spaces
 
 from fugu.core.env import EnvBuffers, Infos, StepResult, write_actions
 from fugu.core.errors import APIUsageError, WorkerError
+from fugu.core.schema import Field, extra_fields_dict
 from fugu.core.vec import VecBatch
 
-__all__ = ["Seed", "VecEnvBase", "instance_seed"]
+__all__ = ["Probe", "Seed", "VecEnvBase", "instance_seed", "probe_env"]
 
 Seed = int | list[int] | None
 """A reset seed: ``seed + i`` for row ``i``, one seed per row, or ``None``."""
@@ -44,20 +45,34 @@ LAYOUT_ATTRIBUTES = ("observation_layout", "action_layout")
 policy can restore nested observations and decode structured actions from the vec env."""
 
 
-def probe_env(factory: Any) -> tuple[spaces.Box, spaces.Space, int, dict[str, Any]]:
-    """Build one env to learn its spaces, rows and layouts, then close it.
+class Probe(NamedTuple):
+    """What a backend learns from one env built by :func:`probe_env`."""
+
+    single_observation_space: spaces.Box
+    single_action_space: spaces.Space
+    num_agents: int
+    layouts: dict[str, Any]
+    """The :data:`LAYOUT_ATTRIBUTES` the env has."""
+    extra_fields: dict[str, Field]
+    """The env's declared extra fields (empty for envs that declare none)."""
+
+
+def probe_env(factory: Any) -> Probe:
+    """Build one env to learn its spaces, rows, layouts and extra fields, then close it.
 
     Returns:
-        ``(single_observation_space, single_action_space, num_agents, layouts)``.
+        ``(single_observation_space, single_action_space, num_agents, layouts,
+        extra_fields)``; an env without ``extra_fields`` (not a fugu env) has none.
     """
     probe = factory()
     try:
         layouts = {k: getattr(probe, k) for k in LAYOUT_ATTRIBUTES if hasattr(probe, k)}
-        return (
+        return Probe(
             probe.single_observation_space,
             probe.single_action_space,
             int(probe.num_agents),
             layouts,
+            extra_fields_dict(getattr(probe, "extra_fields", {})),
         )
     finally:
         probe.close()
@@ -69,7 +84,8 @@ class VecEnvBase:
     Args:
         single_observation_space: The observation space of one row.
         single_action_space: The action space of one row.
-        buffers: The buffers holding every row (instances adopt slices of them).
+        buffers: The buffers holding every row, extra fields included (instances adopt slices
+            of them).
         num_instances: Number of env instances.
         batch_size: Instances per :meth:`recv` batch; must divide ``num_instances``.
         seed: Seed of the first reset when :meth:`reset` / :meth:`async_reset` get none.
@@ -96,6 +112,9 @@ class VecEnvBase:
         self.truncations = buffers.truncations
         self.masks = buffers.masks
         self.final_observations = buffers.final_observations
+        self.extra_fields: Mapping[str, Field] = buffers.extra_fields
+        self.extras: Mapping[str, np.ndarray] = buffers.extras
+        self.__dict__.update(buffers.extras)  # env.costs, env.action_masks, ... as on envs
         self.num_agents = buffers.num_rows
         self.num_instances = int(num_instances)
         self.agents_per_env = self.num_agents // self.num_instances
@@ -245,6 +264,7 @@ class VecEnvBase:
             infos,
             env_ids,
             rows.masks,
+            rows.extras,
         )
 
     def close(self) -> None:

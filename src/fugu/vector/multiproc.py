@@ -1,9 +1,10 @@
 """Multiprocessing backend: worker processes write straight into shared-memory buffers.
 
 All rows live in one shared-memory block (a ``multiprocessing.RawArray``, whose backing file
-is unlinked at creation, so nothing is ever left in ``/dev/shm``). Each worker builds
-``envs_per_worker`` instances adopting its rows of that block, so a batch is a zero-copy view
-in the main process.
+is unlinked at creation, so nothing is ever left in ``/dev/shm``): one buffer per field of the
+env's schema, the standard ones and every extra field the probe env declares
+(:mod:`fugu.core.schema`). Each worker builds ``envs_per_worker`` instances adopting its rows
+of every buffer, so a batch, extras included, is a zero-copy view in the main process.
 
 Signalling. A small control block in shared memory holds, per worker, the command and a
 sequence counter written by the main process, and the status and a counter written by the
@@ -43,10 +44,10 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
-from gymnasium import spaces
 
 from fugu.core.env import EnvBuffers, Infos, PufferEnv
 from fugu.core.errors import APIUsageError, WorkerError
+from fugu.core.schema import Field, schema
 from fugu.vector.base import Seed, VecEnvBase, instance_seed, probe_env
 
 __all__ = ["Multiprocessing", "worker_cpus"]
@@ -125,27 +126,29 @@ class _Bell:
         return _GONE if ready else _TIMEOUT
 
 
-def _buffer_layout(
-    observation_space: spaces.Space, action_space: spaces.Space, num_rows: int
-) -> tuple[list[tuple[str, int, tuple[int, ...], str]], int]:
-    """Byte offset, shape and dtype of every buffer inside one block, 64-byte aligned."""
+_Layout = list[tuple[Field, int]]
+"""Every field of the shared block with its byte offset."""
+
+
+def _buffer_layout(fields: dict[str, Field], num_rows: int) -> tuple[_Layout, int]:
+    """Byte offset of every field's buffer inside one block, 64-byte aligned, and its size."""
     entries, offset = [], 0
-    layout = EnvBuffers.layout(observation_space, action_space, num_rows)
-    for name, (shape, dtype) in layout.items():
-        entries.append((name, offset, shape, dtype.str))
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    for f in fields.values():
+        entries.append((f, offset))
+        nbytes = int(np.prod(f.row_shape(num_rows), dtype=np.int64)) * f.dtype.itemsize
         offset += (nbytes + 63) // 64 * 64
     return entries, max(offset, 64)
 
 
-def _buffer_views(raw: Any, layout: list[tuple[str, int, tuple[int, ...], str]]) -> EnvBuffers:
-    """:class:`EnvBuffers` whose arrays are views of the shared block ``raw``."""
+def _buffer_views(raw: Any, layout: _Layout, num_rows: int) -> EnvBuffers:
+    """:class:`EnvBuffers` (extras included) whose arrays are views of the shared block."""
     block = np.frombuffer(raw, dtype=np.uint8)
     arrays = {}
-    for name, offset, shape, dtype in layout:
-        nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-        arrays[name] = block[offset : offset + nbytes].view(dtype).reshape(shape)
-    return EnvBuffers(**arrays)
+    for f, offset in layout:
+        shape = f.row_shape(num_rows)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * f.dtype.itemsize
+        arrays[f.name] = block[offset : offset + nbytes].view(f.dtype).reshape(shape)
+    return EnvBuffers.from_arrays([f for f, _ in layout], arrays)
 
 
 def _answer(
@@ -175,7 +178,8 @@ def _worker_main(
     index: int,
     factory: Callable[..., PufferEnv],
     raw: Any,
-    layout: list[tuple[str, int, tuple[int, ...], str]],
+    layout: _Layout,
+    num_rows: int,
     ctrl: Any,
     info_raw: Any,
     row_seeds: Any,
@@ -199,7 +203,7 @@ def _worker_main(
     seen = 1  # command 1 is "build your envs"
     skip_spin = misses = 0  # waits left that sleep at once; spins in a row that timed out
     try:
-        buffers = _buffer_views(raw, layout)
+        buffers = _buffer_views(raw, layout, num_rows)
         info_area = memoryview(info_raw).cast("B")[index * _INFO_AREA : (index + 1) * _INFO_AREA]
         offsets = [first_row + i * agents_per_env for i in range(num_envs)]
         envs = [factory(buffers=buffers.rows(lo, lo + agents_per_env)) for lo in offsets]
@@ -365,16 +369,19 @@ class Multiprocessing(VecEnvBase):
                 f"batch_size ({batch_size}) must be a multiple of num_envs // num_workers "
                 f"({per_worker}) that divides num_envs ({num_envs})"
             )
-        obs_space, act_space, agents, layouts = probe_env(factory)
-        layout, nbytes = _buffer_layout(obs_space, act_space, agents * num_envs)
+        obs_space, act_space, agents, layouts, extra_fields = probe_env(factory)
+        fields = schema(obs_space, act_space, extra_fields)
+        layout, nbytes = _buffer_layout(fields, agents * num_envs)
         ctx = mp.get_context(context or "spawn")
         self._raw: Any = ctx.RawArray(ctypes.c_uint8, nbytes)
         self._ctrl: Any = ctx.RawArray(ctypes.c_int64, num_workers * _STRIDE)
         self._row_seeds: Any = ctx.RawArray(ctypes.c_int64, agents * num_envs)
         self._info_raw: Any = ctx.RawArray(ctypes.c_uint8, num_workers * _INFO_AREA)
         self._info_area = memoryview(self._info_raw).cast("B")
-        buffers = _buffer_views(self._raw, layout)
-        buffers.masks[:] = True
+        buffers = _buffer_views(self._raw, layout, agents * num_envs)
+        for name, array in buffers.arrays().items():
+            if fields[name].fill:  # the block starts zeroed
+                array[...] = fields[name].fill
         super().__init__(obs_space, act_space, buffers, num_envs, batch_size, seed)
         self.__dict__.update(layouts)
         self.num_workers = num_workers
@@ -406,7 +413,7 @@ class Multiprocessing(VecEnvBase):
         self,
         ctx: Any,
         factory: Callable[..., PufferEnv],
-        layout: list[tuple[str, int, tuple[int, ...], str]],
+        layout: _Layout,
         agents: int,
     ) -> None:
         per_worker = self.envs_per_worker
@@ -417,8 +424,8 @@ class Multiprocessing(VecEnvBase):
             process = ctx.Process(
                 target=_worker_main,
                 name=f"fugu-vector-worker-{index}",
-                args=(index, factory, self._raw, layout, self._ctrl, self._info_raw,
-                      self._row_seeds, index * per_worker * agents,
+                args=(index, factory, self._raw, layout, self.num_agents, self._ctrl,
+                      self._info_raw, self._row_seeds, index * per_worker * agents,
                       agents, per_worker, wake_r, done_w, done_wake_w, self._spin_s,
                       self.worker_cpus[index]),
                 daemon=True,

@@ -44,8 +44,8 @@ class Serial(VecEnvBase):
     ) -> None:
         if int(num_envs) < 1:
             raise APIUsageError(f"num_envs must be >= 1, got {num_envs}")
-        obs_space, act_space, agents, layouts = probe_env(factory)
-        buffers = EnvBuffers.allocate(obs_space, act_space, agents * int(num_envs))
+        obs_space, act_space, agents, layouts, extra_fields = probe_env(factory)
+        buffers = EnvBuffers.allocate(obs_space, act_space, agents * int(num_envs), extra_fields)
         super().__init__(obs_space, act_space, buffers, int(num_envs), batch_size or num_envs, seed)
         self.__dict__.update(layouts)
         self.envs: list[PufferEnv] = []
