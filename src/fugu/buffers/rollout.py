@@ -113,16 +113,20 @@ class RolloutStorage:
         data = dict(self.tensors)
         masks = data["masks"]
         all_live = bool(masks.all())
+        final_values: Tensor | None = self.final_values
         if not all_live:
-            data["rewards"], data["terminals"], data["truncations"] = credit_to_live_steps(
-                data["rewards"], data["terminals"], data["truncations"], masks
+            data["rewards"], data["terminals"], data["truncations"], final_values = (
+                credit_to_live_steps(
+                    data["rewards"], data["terminals"], data["truncations"], masks, final_values
+                )
             )
         if self.has_values:
+            assert final_values is not None
             data["next_values"] = next_values_from(
                 data["values"],
                 self.last_values,
                 data["truncations"],
-                self.final_values,
+                final_values,
                 None if all_live else masks,
             )
         return Batch(data, self.initial_state, {"all_live": all_live})

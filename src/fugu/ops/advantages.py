@@ -60,53 +60,64 @@ def next_values_from(
 
 
 def credit_to_live_steps(
-    rewards: Tensor, terminals: Tensor, truncations: Tensor, masks: Tensor
-) -> tuple[Tensor, Tensor, Tensor]:
+    rewards: Tensor,
+    terminals: Tensor,
+    truncations: Tensor,
+    masks: Tensor,
+    final_values: Tensor | None = None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
     """Move what a row received while not live onto its previous live step.
 
     In turn-based envs a row waits (``masks`` false) while the others move, and the move that
     ends the game pays the waiting row too (a loss, a draw). That reward and the episode's
     end belong to the waiting row's own last move. Rewards and end flags of non-live steps are
-    added to the row's previous live step of the rollout (dropped when there is none) and
-    zeroed where they were.
+    added to the row's previous live step of the same episode in the rollout (dropped when
+    there is none) and zeroed where they were; a truncation's ``final_values`` move with it.
 
     Args:
         rewards: ``[T, N]`` rewards.
         terminals: ``[T, N]`` bool.
         truncations: ``[T, N]`` bool.
         masks: ``[T, N]`` bool, the step's row was live (its agent acted).
+        final_values: Optional ``[T, N]`` values of final observations of truncated steps.
 
     Returns:
-        New ``(rewards, terminals, truncations)``.
+        New ``(rewards, terminals, truncations, final_values)``.
 
     Example:
         >>> r = torch.tensor([[0.0], [0.0], [-1.0]])
         >>> term = torch.tensor([[False], [False], [True]])
         >>> live = torch.tensor([[True], [False], [False]])
-        >>> r2, t2, _ = credit_to_live_steps(r, term, torch.zeros_like(term), live)
+        >>> r2, t2, _, _ = credit_to_live_steps(r, term, torch.zeros_like(term), live)
         >>> r2.flatten().tolist(), t2.flatten().tolist()
         ([-1.0, 0.0, 0.0], [True, False, False])
     """
     rewards, terminals, truncations = rewards.clone(), terminals.clone(), truncations.clone()
+    if final_values is not None:
+        final_values = final_values.clone()
     steps, rows = rewards.shape
     last = torch.full((rows,), -1, dtype=torch.long, device=rewards.device)
     columns = torch.arange(rows, device=rewards.device)
     for t in range(steps):
-        waiting = ~masks[t] & (last >= 0)
+        live = masks[t]
+        done = terminals[t] | truncations[t]
+        waiting = ~live & (last >= 0)
         if bool(waiting.any()):
-            cols = columns[waiting]
-            at = last[waiting]
+            cols, at = columns[waiting], last[waiting]
             rewards[at, cols] += rewards[t, cols]
+            moved = truncations[t, cols] & ~terminals[at, cols]
             terminals[at, cols] |= terminals[t, cols]
-            truncations[at, cols] |= truncations[t, cols] & ~terminals[at, cols]
-        rewards[t] = torch.where(masks[t], rewards[t], torch.zeros_like(rewards[t]))
-        terminals[t] &= masks[t]
-        truncations[t] &= masks[t]
-        last = torch.where(masks[t], t, last)
-        # A row whose episode ended is not credited across the episode boundary.
-        ended = masks[t] & (terminals[t] | truncations[t])
-        last = torch.where(ended, -1, last)
-    return rewards, terminals, truncations
+            truncations[at, cols] |= moved
+            if final_values is not None:
+                final_values[at, cols] = torch.where(
+                    moved, final_values[t, cols], final_values[at, cols]
+                )
+        rewards[t] = torch.where(live, rewards[t], torch.zeros_like(rewards[t]))
+        terminals[t] &= live
+        truncations[t] &= live
+        # The row's last live step, forgotten once its episode ended (live or not).
+        last = torch.where(done, -1, torch.where(live, t, last))
+    return rewards, terminals, truncations, final_values
 
 
 def _discounted_sum(deltas: Tensor, decay: Tensor, masks: Tensor | None = None) -> Tensor:

@@ -103,8 +103,10 @@ def categorical_entropy(logits: Tensor) -> Tensor:
     """
     log_probs = torch.log_softmax(logits, dim=-1)
     probs = log_probs.exp()
-    p_log_p = torch.where(probs > 0, probs * log_probs, torch.zeros_like(probs))
-    return -p_log_p.sum(dim=-1)
+    # Zero the -inf log-probabilities themselves (not the product): 0 * -inf in the product
+    # would give NaN gradients even where its value is masked out.
+    finite = torch.where(probs > 0, log_probs, torch.zeros_like(log_probs))
+    return -(probs * finite).sum(dim=-1)
 
 
 def gaussian_sample(
