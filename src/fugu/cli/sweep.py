@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sweep-dir", metavar="PATH", help="state and outputs (runs/sweep-ENV-METHOD-SEED)"
     )
+    parser.add_argument(
+        "--algo", metavar="NAME", help="the algorithm every trial trains (default ppo)"
+    )
     parser.add_argument("--preset", metavar="FILE", help="a TOML preset instead of the env's")
     parser.add_argument(
         "--metric", help="epoch metric to maximise (the [sweep] 'metric', else env/mean_return_100)"
@@ -91,7 +94,10 @@ def run(args: argparse.Namespace) -> int:
     from fugu.train.experiment import ExperimentConfig
 
     try:
-        base = ExperimentConfig.from_preset(args.env, list(args.overrides), preset=args.preset)
+        overrides = list(args.overrides)
+        if args.algo is not None:
+            overrides = ["--train.algo", args.algo, *overrides]
+        base = ExperimentConfig.from_preset(args.env, overrides, preset=args.preset)
         if not base.sweep:
             print(f"error: the preset of {args.env} has no [sweep] table", file=sys.stderr)
             return 2

@@ -15,7 +15,30 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["EpisodeTracker"]
+__all__ = ["EpisodeTracker", "add_infos"]
+
+
+def add_infos(infos: list[dict[str, Any]], sums: dict[str, float]) -> int:
+    """Add the envs' aggregated infos into ``sums``, each weighted by its ``num_episodes``;
+    returns the number of episodes they cover.
+
+    Example:
+        >>> sums = {}
+        >>> add_infos([{"episode_return": 2.0, "num_episodes": 3}, {"episode_return": 6.0}], sums)
+        4
+        >>> sums["episode_return"] / 4
+        3.0
+    """
+    count = 0
+    for info in infos:
+        n = int(info.get("num_episodes", 1))
+        if n <= 0:
+            continue
+        count += n
+        for key, value in info.items():
+            if key != "num_episodes" and isinstance(value, (int, float)):
+                sums[key] = sums.get(key, 0.0) + float(value) * n
+    return count
 
 
 class EpisodeTracker:
@@ -31,7 +54,7 @@ class EpisodeTracker:
         >>> dones = torch.tensor([[False, True], [False, False], [True, True]])
         >>> tracker.add_rollout(rewards, dones)
         >>> list(tracker.returns), list(tracker.lengths)
-        [1.0, 3.0, 2.0]
+        ([1.0, 3.0, 2.0], [1.0, 3.0, 2.0])
     """
 
     def __init__(self, num_rows: int, window: int = 100) -> None:

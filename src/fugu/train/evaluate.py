@@ -16,6 +16,7 @@ import torch
 from fugu.algos.base import ActOutput
 from fugu.core.errors import APIUsageError
 from fugu.models import Policy
+from fugu.train.episodes import add_infos
 
 __all__ = ["EvalResult", "PolicyActor", "evaluate_policy"]
 
@@ -39,14 +40,7 @@ class EvalResult:
 
     def add_infos(self, infos: list[dict[str, Any]]) -> None:
         """Accumulate the env's aggregated episode infos (weighted by ``num_episodes``)."""
-        for info in infos:
-            n = int(info.get("num_episodes", 1))
-            if n <= 0:
-                continue
-            self.info_episodes += n
-            for key, value in info.items():
-                if key != "num_episodes" and isinstance(value, (int, float)):
-                    self.info_sums[key] = self.info_sums.get(key, 0.0) + float(value) * n
+        self.info_episodes += add_infos(infos, self.info_sums)
 
     @property
     def info_means(self) -> dict[str, float]:

@@ -30,7 +30,7 @@ from fugu.core.errors import APIUsageError
 from fugu.core.vec import VecEnv
 from fugu.train.collect import Collector
 from fugu.train.config import TrainConfig
-from fugu.train.episodes import EpisodeTracker
+from fugu.train.episodes import EpisodeTracker, add_infos
 from fugu.train.hooks import RewardHook, apply_reward_hooks
 from fugu.train.policy_map import RowPolicyMap
 from fugu.train.shards import Shard, make_train_envs, shard_seeds
@@ -222,14 +222,7 @@ class Trainer:
         sums: dict[str, float] = {}
         count = 0
         for shard in self.shards:
-            for info in shard.infos:
-                n = int(info.get("num_episodes", 1))
-                if n <= 0:
-                    continue
-                count += n
-                for key, value in info.items():
-                    if key != "num_episodes" and isinstance(value, (int, float)):
-                        sums[key] = sums.get(key, 0.0) + float(value) * n
+            count += add_infos(shard.infos, sums)
             shard.infos = []
         if count == 0:
             return {}
