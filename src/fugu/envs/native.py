@@ -85,7 +85,20 @@ from fugu.core.errors import APIUsageError
 from fugu.core.vec import VecBatch
 
 __all__ = [
+    "ACTIONS",
+    "EPISODE_LENGTH",
+    "EPISODE_RETURN",
+    "EPISODE_STATS",
+    "FINAL_OBSERVATIONS",
+    "MASKS",
+    "OBSERVATIONS",
+    "REWARDS",
+    "RNG",
+    "TERMINALS",
+    "TRUNCATIONS",
+    "KernelIO",
     "NativeEnv",
+    "end_episode",
     "record_episode",
     "rng_integers",
     "rng_next",
@@ -94,6 +107,30 @@ __all__ = [
 ]
 
 _RETURN, _LENGTH, _COUNT = 0, 1, 2  # columns of episode_stats; score_keys follow
+
+KernelIO = tuple[np.ndarray, ...]
+"""The arrays every kernel reads and writes, as one tuple: :attr:`NativeEnv.io`.
+
+Index it with the module's constants (numba resolves ``io[REWARDS]`` at compile time, so it
+costs nothing): ``OBSERVATIONS`` (the observation rows flattened to ``[rows, obs_size]``),
+``ACTIONS``, ``REWARDS``, ``TERMINALS``, ``TRUNCATIONS``, ``MASKS``, ``FINAL_OBSERVATIONS``
+(flattened like ``OBSERVATIONS``), ``RNG`` (``[num_envs]``), ``EPISODE_RETURN``,
+``EPISODE_LENGTH`` (``[rows]``) and ``EPISODE_STATS`` (``[num_envs, 3 + len(score_keys)]``).
+"""
+
+(
+    OBSERVATIONS,
+    ACTIONS,
+    REWARDS,
+    TERMINALS,
+    TRUNCATIONS,
+    MASKS,
+    FINAL_OBSERVATIONS,
+    RNG,
+    EPISODE_RETURN,
+    EPISODE_LENGTH,
+    EPISODE_STATS,
+) = range(11)
 
 
 @njit(cache=True, nogil=True)
@@ -145,6 +182,42 @@ def record_episode(
     stats[env, 2] += 1.0
     episode_return[row] = 0.0
     episode_length[row] = 0
+
+
+@njit(cache=True, nogil=True)
+def end_episode(io: KernelIO, env: int, row_lo: int, row_hi: int) -> None:  # pragma: no cover
+    """Rows ``[row_lo, row_hi)`` of copy ``env`` ended their episode on this step.
+
+    Copies their observations into ``final_observations`` and adds each row's episode to the
+    copy's statistics with :func:`record_episode` (which zeroes its counters). Call it after
+    writing the observation that ended the episode and before resetting the copy's state
+    (same-step autoreset); env-specific ``score_keys`` columns are the caller's to add.
+
+    Example:
+        >>> from fugu.envs.cartpole import CartPole
+        >>> env = CartPole(num_envs=2, seed=0)
+        >>> _ = env.reset()
+        >>> _ = env.step(np.ones(2, dtype=np.int32))
+        >>> end_episode(env.io, 1, 1, 2)
+        >>> bool((env.final_observations[1] == env.observations[1]).all())
+        True
+        >>> env.state["episode_length"].tolist(), env.state["episode_stats"][1].tolist()
+        ([1, 0], [1.0, 1.0, 1.0])
+    """
+    obs = io[OBSERVATIONS]
+    final = io[FINAL_OBSERVATIONS]
+    for row in range(row_lo, row_hi):
+        for k in range(obs.shape[1]):
+            final[row, k] = obs[row, k]
+        record_episode(io[EPISODE_STATS], env, io[EPISODE_RETURN], io[EPISODE_LENGTH], row)
+
+
+def _flat_rows(array: np.ndarray) -> np.ndarray:
+    """A ``[rows, -1]`` view of ``array`` (never a copy: kernels write through it)."""
+    flat = array.reshape(array.shape[0], -1)
+    if flat.size and not np.shares_memory(flat, array):
+        raise APIUsageError("native envs need observation buffers whose rows are contiguous")
+    return flat
 
 
 def _splits(n: int, parts: int) -> list[tuple[int, int]]:
@@ -211,6 +284,14 @@ class NativeEnv(PufferEnv):
             (self.num_copies, 3 + len(self.score_keys)), dtype=np.float64
         )
         self.state["steps"] = np.zeros(1, dtype=np.int64)  # synced from _steps by get_state
+        s = self.state  # set_state copies in place, so these arrays never change identity
+        self.io: KernelIO = (
+            _flat_rows(self.observations), self.actions, self.rewards, self.terminals,
+            self.truncations, self.masks, _flat_rows(self.final_observations), s["rng"],
+            s["episode_return"], s["episode_length"], s["episode_stats"],
+        )  # fmt: skip
+        """The contract's buffers and the base's state, one tuple for every kernel (see
+        :data:`KernelIO`)."""
         self._steps = 0
         self._rng_seeded = False
         self._chunks = _splits(self.num_copies, self.threads)
