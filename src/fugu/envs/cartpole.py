@@ -59,7 +59,7 @@ X_THRESHOLD = 2.4
 MAX_EPISODE_STEPS = 500
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _reset_one(i: int, io: KernelIO, state: np.ndarray) -> None:  # pragma: no cover - numba
     obs = io[OBSERVATIONS]
     for k in range(4):

@@ -184,7 +184,7 @@ def record_episode(
     episode_length[row] = 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def end_episode(io: KernelIO, env: int, row_lo: int, row_hi: int) -> None:  # pragma: no cover
     """Rows ``[row_lo, row_hi)`` of copy ``env`` ended their episode on this step.
 
