@@ -152,13 +152,9 @@ def _step(
     img: np.ndarray, pixels: bool, lives: int, max_steps: int,
 ) -> int:  # pragma: no cover - numba  # fmt: skip
     """``vec`` and ``img`` are the observation rows as vectors or frames (the other is empty)."""
-    actions, rewards, terminals, truncations = (
-        io[ACTIONS],
-        io[REWARDS],
-        io[TERMINALS],
-        io[TRUNCATIONS],
-    )
-    rng, ret, length, stats = io[RNG], io[EPISODE_RETURN], io[EPISODE_LENGTH], io[EPISODE_STATS]
+    actions, rewards, rng = io[ACTIONS], io[REWARDS], io[RNG]
+    terminals, truncations = io[TERMINALS], io[TRUNCATIONS]
+    ret, length, stats = io[EPISODE_RETURN], io[EPISODE_LENGTH], io[EPISODE_STATS]
     invalid = 0
     for i in range(lo, hi):
         a = actions[i]
