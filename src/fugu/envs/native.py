@@ -269,12 +269,12 @@ def end_episode(io: KernelIO, env: int, row_lo: int, row_hi: int) -> None:  # pr
         >>> env.state["episode_length"].tolist(), env.state["episode_stats"][1].tolist()
         ([1, 0], [1.0, 1.0, 1.0])
     """
-    obs = io[OBSERVATIONS]
-    final = io[FINAL_OBSERVATIONS]
+    obs, final = io[OBSERVATIONS], io[FINAL_OBSERVATIONS]
+    stats, ret, length = io[EPISODE_STATS], io[EPISODE_RETURN], io[EPISODE_LENGTH]
     for row in range(row_lo, row_hi):
         for k in range(obs.shape[1]):
             final[row, k] = obs[row, k]
-        record_episode(io[EPISODE_STATS], env, io[EPISODE_RETURN], io[EPISODE_LENGTH], row)
+        record_episode(stats, env, ret, length, row)
 
 
 def _flat_rows(array: np.ndarray) -> np.ndarray:

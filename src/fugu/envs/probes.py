@@ -169,7 +169,7 @@ def _multiagent_step(lo: int, hi: int, io: KernelIO, agents: int) -> None:  # pr
         for k in range(agents):
             row = e * agents + k
             _one_step(io, row, 1.0 if actions[row] == k % 2 else -1.0, True)
-        end_episode(io, e, e * agents, (e + 1) * agents)
+            end_episode(io, e, row, row + 1)
 
 
 @njit(cache=True, nogil=True)
