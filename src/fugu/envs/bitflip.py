@@ -28,7 +28,21 @@ from fugu.core.env import EnvBuffers
 from fugu.core.errors import APIUsageError
 from fugu.envs import render as draw
 from fugu.envs.goals import GoalLayout
-from fugu.envs.native import NativeEnv, record_episode, rng_integers
+from fugu.envs.native import (
+    ACTIONS,
+    EPISODE_LENGTH,
+    EPISODE_RETURN,
+    EPISODE_STATS,
+    OBSERVATIONS,
+    REWARDS,
+    RNG,
+    TERMINALS,
+    TRUNCATIONS,
+    KernelIO,
+    NativeEnv,
+    end_episode,
+    rng_integers,
+)
 
 __all__ = ["BitFlip", "bitflip_reward"]
 
@@ -59,8 +73,9 @@ def _observe(
 
 @njit(cache=True, nogil=True)
 def _reset(
-    lo: int, hi: int, bits: np.ndarray, goal: np.ndarray, obs: np.ndarray, rng: np.ndarray
+    lo: int, hi: int, io: KernelIO, bits: np.ndarray, goal: np.ndarray
 ) -> None:  # pragma: no cover - numba
+    obs, rng = io[OBSERVATIONS], io[RNG]
     for i in range(lo, hi):
         _draw(i, bits, goal, rng)
         _observe(i, bits, goal, obs)
@@ -68,22 +83,11 @@ def _reset(
 
 @njit(cache=True, nogil=True)
 def _step(
-    lo: int,
-    hi: int,
-    max_steps: int,
-    actions: np.ndarray,
-    bits: np.ndarray,
-    goal: np.ndarray,
-    obs: np.ndarray,
-    rewards: np.ndarray,
-    terminals: np.ndarray,
-    truncations: np.ndarray,
-    final_obs: np.ndarray,
-    rng: np.ndarray,
-    ret: np.ndarray,
-    length: np.ndarray,
-    stats: np.ndarray,
+    lo: int, hi: int, io: KernelIO, bits: np.ndarray, goal: np.ndarray, max_steps: int
 ) -> int:  # pragma: no cover - numba
+    actions, obs, rewards = io[ACTIONS], io[OBSERVATIONS], io[REWARDS]
+    terminals, truncations, rng = io[TERMINALS], io[TRUNCATIONS], io[RNG]
+    ret, length, stats = io[EPISODE_RETURN], io[EPISODE_LENGTH], io[EPISODE_STATS]
     n = bits.shape[1]
     invalid = 0
     for i in range(lo, hi):
@@ -106,10 +110,8 @@ def _step(
         truncations[i] = truncated
         _observe(i, bits, goal, obs)
         if solved or truncated:
-            for k in range(3 * n):
-                final_obs[i, k] = obs[i, k]
             stats[i, 3] += 1.0 if solved else 0.0
-            record_episode(stats, i, ret, length, i)
+            end_episode(io, i, i, i + 1)
             _draw(i, bits, goal, rng)
             _observe(i, bits, goal, obs)
     return invalid
@@ -187,16 +189,12 @@ class BitFlip(NativeEnv):
     def reset_envs(self, lo: int, hi: int) -> None:
         """Draw fresh bits and goals for copies ``[lo, hi)``."""
         s = self.state
-        _reset(lo, hi, s["bits"], s["goal"], self.observations, s["rng"])
+        _reset(lo, hi, self.io, s["bits"], s["goal"])
 
     def step_envs(self, lo: int, hi: int) -> None:
         """Step copies ``[lo, hi)``."""
         s = self.state
-        invalid = _step(
-            lo, hi, self.max_steps, self.actions, s["bits"], s["goal"], self.observations,
-            self.rewards, self.terminals, self.truncations, self.final_observations, s["rng"],
-            s["episode_return"], s["episode_length"], s["episode_stats"],
-        )  # fmt: skip
+        invalid = _step(lo, hi, self.io, s["bits"], s["goal"], self.max_steps)
         if invalid:
             raise APIUsageError(
                 f"bitflip actions must lie in [0, {self.n}); got {invalid} out-of-range actions "

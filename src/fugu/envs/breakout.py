@@ -33,7 +33,20 @@ from numba import njit
 from fugu.core.env import EnvBuffers
 from fugu.core.errors import APIUsageError
 from fugu.envs import render as draw
-from fugu.envs.native import NativeEnv, record_episode, rng_integers
+from fugu.envs.native import (
+    ACTIONS,
+    EPISODE_LENGTH,
+    EPISODE_RETURN,
+    EPISODE_STATS,
+    REWARDS,
+    RNG,
+    TERMINALS,
+    TRUNCATIONS,
+    KernelIO,
+    NativeEnv,
+    end_episode,
+    rng_integers,
+)
 
 __all__ = ["Breakout", "frame"]
 
@@ -121,9 +134,10 @@ def _break(
 
 @njit(cache=True, nogil=True)
 def _reset(
-    lo: int, hi: int, pixels: bool, lives: int, objects: np.ndarray, bricks: np.ndarray,
-    vec: np.ndarray, img: np.ndarray, rng: np.ndarray,
+    lo: int, hi: int, io: KernelIO, objects: np.ndarray, bricks: np.ndarray, vec: np.ndarray,
+    img: np.ndarray, pixels: bool, lives: int,
 ) -> None:  # pragma: no cover - numba  # fmt: skip
+    rng = io[RNG]
     for i in range(lo, hi):
         _new_episode(i, objects, bricks, rng, lives)
         if pixels:
@@ -134,12 +148,13 @@ def _reset(
 
 @njit(cache=True, nogil=True)
 def _step(
-    lo: int, hi: int, pixels: bool, lives: int, max_steps: int, actions: np.ndarray,
-    objects: np.ndarray, bricks: np.ndarray, vec: np.ndarray, img: np.ndarray,
-    rewards: np.ndarray, terminals: np.ndarray, truncations: np.ndarray,
-    final_vec: np.ndarray, final_img: np.ndarray, rng: np.ndarray, ret: np.ndarray,
-    length: np.ndarray, stats: np.ndarray,
+    lo: int, hi: int, io: KernelIO, objects: np.ndarray, bricks: np.ndarray, vec: np.ndarray,
+    img: np.ndarray, pixels: bool, lives: int, max_steps: int,
 ) -> int:  # pragma: no cover - numba  # fmt: skip
+    """``vec`` and ``img`` are the observation rows as vectors or frames (the other is empty)."""
+    actions, rewards, rng = io[ACTIONS], io[REWARDS], io[RNG]
+    terminals, truncations = io[TERMINALS], io[TRUNCATIONS]
+    ret, length, stats = io[EPISODE_RETURN], io[EPISODE_LENGTH], io[EPISODE_STATS]
     invalid = 0
     for i in range(lo, hi):
         a = actions[i]
@@ -203,12 +218,8 @@ def _step(
         else:
             _vector(i, objects, bricks, vec, lives)
         if terminal or truncated:
-            if pixels:
-                final_img[i] = img[i]
-            else:
-                final_vec[i] = vec[i]
             stats[i, 3] += BRICK_ROWS * BRICK_COLS - objects[i, _LEFT]
-            record_episode(stats, i, ret, length, i)
+            end_episode(io, i, i, i + 1)
             _new_episode(i, objects, bricks, rng, lives)
             if pixels:
                 _paint(i, objects, bricks, img)
@@ -305,17 +316,15 @@ class Breakout(NativeEnv):
         """Start a fresh game in copies ``[lo, hi)``."""
         s = self.state
         vec, img = self._views(self.observations)
-        _reset(lo, hi, self.pixels, self.lives, s["objects"], s["bricks"], vec, img, s["rng"])
+        _reset(lo, hi, self.io, s["objects"], s["bricks"], vec, img, self.pixels, self.lives)
 
     def step_envs(self, lo: int, hi: int) -> None:
         """Step copies ``[lo, hi)``."""
         s = self.state
         vec, img = self._views(self.observations)
-        final_vec, final_img = self._views(self.final_observations)
         invalid = _step(
-            lo, hi, self.pixels, self.lives, self.max_steps, self.actions, s["objects"],
-            s["bricks"], vec, img, self.rewards, self.terminals, self.truncations, final_vec,
-            final_img, s["rng"], s["episode_return"], s["episode_length"], s["episode_stats"],
+            lo, hi, self.io, s["objects"], s["bricks"], vec, img, self.pixels, self.lives,
+            self.max_steps,
         )  # fmt: skip
         if invalid:
             raise APIUsageError(f"breakout actions must be 0, 1 or 2; got {invalid} others")

@@ -29,7 +29,20 @@ from numba import njit
 from fugu.core.env import EnvBuffers
 from fugu.envs import render as draw
 from fugu.envs.libm import sincos
-from fugu.envs.native import NativeEnv, record_episode, rng_uniform
+from fugu.envs.native import (
+    ACTIONS,
+    EPISODE_LENGTH,
+    EPISODE_RETURN,
+    OBSERVATIONS,
+    REWARDS,
+    RNG,
+    TERMINALS,
+    TRUNCATIONS,
+    KernelIO,
+    NativeEnv,
+    end_episode,
+    rng_uniform,
+)
 
 __all__ = ["CartPole", "CartPoleContinuous"]
 
@@ -46,14 +59,18 @@ X_THRESHOLD = 2.4
 MAX_EPISODE_STEPS = 500
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _reset_one(i: int, io: KernelIO, state: np.ndarray) -> None:  # pragma: no cover - numba
+    obs = io[OBSERVATIONS]
+    for k in range(4):
+        state[i, k] = rng_uniform(io[RNG], i, -0.05, 0.05)
+        obs[i, k] = state[i, k]
+
+
 @njit(cache=True, nogil=True)
-def _reset(
-    lo: int, hi: int, state: np.ndarray, obs: np.ndarray, rng: np.ndarray
-) -> None:  # pragma: no cover - numba
+def _reset(lo: int, hi: int, io: KernelIO, state: np.ndarray) -> None:  # pragma: no cover
     for i in range(lo, hi):
-        for k in range(4):
-            state[i, k] = rng_uniform(rng, i, -0.05, 0.05)
-            obs[i, k] = state[i, k]
+        _reset_one(i, io, state)
 
 
 @njit(cache=True, nogil=True)
@@ -111,83 +128,45 @@ def _account(
 
 
 @njit(cache=True, nogil=True)
-def _autoreset(
-    lo: int,
-    hi: int,
-    state: np.ndarray,
-    obs: np.ndarray,
-    terminals: np.ndarray,
-    truncations: np.ndarray,
-    final_obs: np.ndarray,
-    rng: np.ndarray,
-    ret: np.ndarray,
-    length: np.ndarray,
-    stats: np.ndarray,
-) -> None:  # pragma: no cover - numba
+def _autoreset(lo: int, hi: int, io: KernelIO, state: np.ndarray) -> None:  # pragma: no cover
     """Second pass over the rows: save final observations and reset the rows that ended."""
+    terminals = io[TERMINALS]
+    truncations = io[TRUNCATIONS]
     for i in range(lo, hi):
         if terminals[i] or truncations[i]:
-            for k in range(4):
-                final_obs[i, k] = obs[i, k]
-            record_episode(stats, i, ret, length, i)
-            for k in range(4):
-                state[i, k] = rng_uniform(rng, i, -0.05, 0.05)
-                obs[i, k] = state[i, k]
+            end_episode(io, i, i, i + 1)
+            _reset_one(i, io, state)
 
 
 @njit(cache=True, nogil=True)
-def _step(
-    lo: int,
-    hi: int,
-    actions: np.ndarray,
-    state: np.ndarray,
-    obs: np.ndarray,
-    rewards: np.ndarray,
-    terminals: np.ndarray,
-    truncations: np.ndarray,
-    final_obs: np.ndarray,
-    rng: np.ndarray,
-    ret: np.ndarray,
-    length: np.ndarray,
-    stats: np.ndarray,
-) -> None:  # pragma: no cover - numba
+def _step(lo: int, hi: int, io: KernelIO, state: np.ndarray) -> None:  # pragma: no cover
     # Physics in one tight loop, episode ends in a second pass (faster than branching inline).
+    actions, obs, rewards = io[ACTIONS], io[OBSERVATIONS], io[REWARDS]
+    terminals, truncations = io[TERMINALS], io[TRUNCATIONS]
+    ret, length = io[EPISODE_RETURN], io[EPISODE_LENGTH]
     any_done = False
     for i in range(lo, hi):
         force = FORCE_MAG if actions[i] == 1 else -FORCE_MAG
         terminal = _advance(state, obs, i, force)
         any_done |= _account(i, terminal, rewards, terminals, truncations, ret, length)
     if any_done:
-        _autoreset(
-            lo, hi, state, obs, terminals, truncations, final_obs, rng, ret, length, stats
-        )  # fmt: skip
+        _autoreset(lo, hi, io, state)
 
 
 @njit(cache=True, nogil=True)
 def _step_continuous(
-    lo: int,
-    hi: int,
-    actions: np.ndarray,
-    state: np.ndarray,
-    obs: np.ndarray,
-    rewards: np.ndarray,
-    terminals: np.ndarray,
-    truncations: np.ndarray,
-    final_obs: np.ndarray,
-    rng: np.ndarray,
-    ret: np.ndarray,
-    length: np.ndarray,
-    stats: np.ndarray,
+    lo: int, hi: int, io: KernelIO, state: np.ndarray
 ) -> None:  # pragma: no cover - numba
+    actions, obs, rewards = io[ACTIONS], io[OBSERVATIONS], io[REWARDS]
+    terminals, truncations = io[TERMINALS], io[TRUNCATIONS]
+    ret, length = io[EPISODE_RETURN], io[EPISODE_LENGTH]
     any_done = False
     for i in range(lo, hi):
         a = min(max(np.float64(actions[i, 0]), -1.0), 1.0)
         terminal = _advance(state, obs, i, FORCE_MAG * a)
         any_done |= _account(i, terminal, rewards, terminals, truncations, ret, length)
     if any_done:
-        _autoreset(
-            lo, hi, state, obs, terminals, truncations, final_obs, rng, ret, length, stats
-        )  # fmt: skip
+        _autoreset(lo, hi, io, state)
 
 
 _OBS_HIGH = np.array([X_THRESHOLD * 2, np.inf, THETA_THRESHOLD * 2, np.inf], dtype=np.float32)
@@ -228,12 +207,7 @@ class CartPole(NativeEnv):
             info_interval=info_interval,
             batch_size=batch_size,
         )
-        s = self.state  # arrays are never reallocated (set_state copies in place)
-        self._step_args = (
-            self.actions, s["physics"], self.observations, self.rewards, self.terminals,
-            self.truncations, self.final_observations, s["rng"], s["episode_return"],
-            s["episode_length"], s["episode_stats"],
-        )  # fmt: skip
+        self._physics = self.state["physics"]  # never reallocated (set_state copies in place)
 
     def _action_space(self) -> spaces.Space:
         return spaces.Discrete(2)
@@ -244,11 +218,11 @@ class CartPole(NativeEnv):
 
     def reset_envs(self, lo: int, hi: int) -> None:
         """Draw fresh states for copies ``[lo, hi)``."""
-        _reset(lo, hi, self.state["physics"], self.observations, self.state["rng"])
+        _reset(lo, hi, self.io, self._physics)
 
     def step_envs(self, lo: int, hi: int) -> None:
         """Step copies ``[lo, hi)``."""
-        self._kernel(lo, hi, *self._step_args)
+        self._kernel(lo, hi, self.io, self._physics)
 
     def render(self, row: int = 0) -> np.ndarray:
         """A 400x600 RGB image of row ``row`` (cart, pole and track)."""

@@ -48,7 +48,22 @@ from fugu.core.env import EnvBuffers
 from fugu.core.errors import APIUsageError
 from fugu.core.schema import action_masks_field
 from fugu.envs import render as draw
-from fugu.envs.native import NativeEnv, record_episode, rng_integers
+from fugu.envs.native import (
+    ACTIONS,
+    EPISODE_LENGTH,
+    EPISODE_RETURN,
+    EPISODE_STATS,
+    MASKS,
+    OBSERVATIONS,
+    REWARDS,
+    RNG,
+    TERMINALS,
+    TRUNCATIONS,
+    KernelIO,
+    NativeEnv,
+    end_episode,
+    rng_integers,
+)
 
 __all__ = ["Connect4", "has_won"]
 
@@ -163,10 +178,10 @@ def _new_game(
 
 @njit(cache=True, nogil=True)
 def _reset(
-    lo: int, hi: int, opponent: int, boards: np.ndarray, heights: np.ndarray,
-    to_move: np.ndarray, starter: np.ndarray, obs: np.ndarray, action_masks: np.ndarray,
-    masks: np.ndarray, rng: np.ndarray,
+    lo: int, hi: int, io: KernelIO, boards: np.ndarray, heights: np.ndarray,
+    to_move: np.ndarray, starter: np.ndarray, action_masks: np.ndarray, opponent: int,
 ) -> None:  # pragma: no cover - numba  # fmt: skip
+    obs, masks, rng = io[OBSERVATIONS], io[MASKS], io[RNG]
     for g in range(lo, hi):
         starter[g] = 1  # so that the first game of every copy starts with player 0
         _new_game(g, opponent, boards, heights, to_move, starter, obs, action_masks, masks, rng)
@@ -180,31 +195,29 @@ def _full(g: int, heights: np.ndarray) -> bool:  # pragma: no cover - numba
     return full
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _finish_row(
-    g: int, row: int, reward: float, win: bool, draw_: bool, illegal: bool,
-    rewards: np.ndarray, terminals: np.ndarray, obs: np.ndarray, final_obs: np.ndarray,
-    ret: np.ndarray, length: np.ndarray, stats: np.ndarray,
-) -> None:  # pragma: no cover - numba  # fmt: skip
-    rewards[row] = reward
-    ret[row] += reward
-    terminals[row] = True
-    for k in range(OBS_SIZE):
-        final_obs[row, k] = obs[row, k]
+    io: KernelIO, g: int, row: int, reward: float, win: bool, draw_: bool, illegal: bool
+) -> None:  # pragma: no cover - numba
+    io[REWARDS][row] = reward
+    io[EPISODE_RETURN][row] += reward
+    io[TERMINALS][row] = True
+    stats = io[EPISODE_STATS]
     stats[g, 3] += 1.0 if win else 0.0
     stats[g, 4] += 1.0 if draw_ else 0.0
     stats[g, 5] += 1.0 if illegal else 0.0
-    record_episode(stats, g, ret, length, row)
+    end_episode(io, g, row, row + 1)
 
 
 @njit(cache=True, nogil=True)
 def _step(
-    lo: int, hi: int, opponent: int, illegal_mode: int, actions: np.ndarray,
-    boards: np.ndarray, heights: np.ndarray, to_move: np.ndarray, starter: np.ndarray,
-    obs: np.ndarray, action_masks: np.ndarray, masks: np.ndarray, rewards: np.ndarray,
-    terminals: np.ndarray, truncations: np.ndarray, final_obs: np.ndarray, rng: np.ndarray,
-    ret: np.ndarray, length: np.ndarray, stats: np.ndarray,
+    lo: int, hi: int, io: KernelIO, boards: np.ndarray, heights: np.ndarray,
+    to_move: np.ndarray, starter: np.ndarray, action_masks: np.ndarray, opponent: int,
+    illegal_mode: int,
 ) -> None:  # pragma: no cover - numba  # fmt: skip
+    actions, obs, masks, rng = io[ACTIONS], io[OBSERVATIONS], io[MASKS], io[RNG]
+    rewards, terminals, truncations = io[REWARDS], io[TERMINALS], io[TRUNCATIONS]
+    length = io[EPISODE_LENGTH]
     per = 1 if opponent else 2
     for g in range(lo, hi):
         p = to_move[g]
@@ -248,19 +261,15 @@ def _step(
         # the game ended: observe the final board, record, start the next game
         if opponent:
             _observe(g, g, 0, False, boards, heights, obs, action_masks)
-            _finish_row(
-                g, g, float(outcome), outcome == 1, outcome == 0, illegal, rewards, terminals,
-                obs, final_obs, ret, length, stats,
-            )  # fmt: skip
+            _finish_row(io, g, g, float(outcome), outcome == 1, outcome == 0, illegal)
         else:
             for q in range(2):
                 r = 2 * g + q
                 sign = 1.0 if q == p else -1.0
                 _observe(g, r, q, False, boards, heights, obs, action_masks)
                 _finish_row(
-                    g, r, sign * outcome, sign * outcome > 0, outcome == 0, illegal and q == p,
-                    rewards, terminals, obs, final_obs, ret, length, stats,
-                )  # fmt: skip
+                    io, g, r, sign * outcome, sign * outcome > 0, outcome == 0, illegal and q == p
+                )
         _new_game(g, opponent, boards, heights, to_move, starter, obs, action_masks, masks, rng)
 
 
@@ -339,18 +348,16 @@ class Connect4(NativeEnv):
         """Start a fresh game in copies ``[lo, hi)``."""
         s = self.state
         _reset(
-            lo, hi, self._opponent_code, s["boards"], s["heights"], s["to_move"], s["starter"],
-            self.observations, s["action_masks"], self.masks, s["rng"],
+            lo, hi, self.io, s["boards"], s["heights"], s["to_move"], s["starter"],
+            s["action_masks"], self._opponent_code,
         )  # fmt: skip
 
     def step_envs(self, lo: int, hi: int) -> None:
         """Step games ``[lo, hi)``."""
         s = self.state
         _step(
-            lo, hi, self._opponent_code, self._illegal_code, self.actions, s["boards"],
-            s["heights"], s["to_move"], s["starter"], self.observations, s["action_masks"],
-            self.masks, self.rewards, self.terminals, self.truncations, self.final_observations,
-            s["rng"], s["episode_return"], s["episode_length"], s["episode_stats"],
+            lo, hi, self.io, s["boards"], s["heights"], s["to_move"], s["starter"],
+            s["action_masks"], self._opponent_code, self._illegal_code,
         )  # fmt: skip
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:

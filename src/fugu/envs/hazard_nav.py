@@ -34,7 +34,21 @@ from fugu.core.env import EnvBuffers
 from fugu.core.errors import APIUsageError
 from fugu.core.schema import COSTS
 from fugu.envs import render as draw
-from fugu.envs.native import NativeEnv, record_episode, rng_uniform
+from fugu.envs.native import (
+    ACTIONS,
+    EPISODE_LENGTH,
+    EPISODE_RETURN,
+    EPISODE_STATS,
+    OBSERVATIONS,
+    REWARDS,
+    RNG,
+    TERMINALS,
+    TRUNCATIONS,
+    KernelIO,
+    NativeEnv,
+    end_episode,
+    rng_uniform,
+)
 
 __all__ = ["HazardNav"]
 
@@ -94,16 +108,10 @@ def _observe(
 
 @njit(cache=True, nogil=True)
 def _reset(
-    lo: int,
-    hi: int,
-    params: np.ndarray,
-    pos: np.ndarray,
-    goal: np.ndarray,
-    hazards: np.ndarray,
-    episode_cost: np.ndarray,
-    obs: np.ndarray,
-    rng: np.ndarray,
-) -> None:  # pragma: no cover - numba
+    lo: int, hi: int, io: KernelIO, pos: np.ndarray, goal: np.ndarray, hazards: np.ndarray,
+    episode_cost: np.ndarray, params: np.ndarray,
+) -> None:  # pragma: no cover - numba  # fmt: skip
+    obs, rng = io[OBSERVATIONS], io[RNG]
     for i in range(lo, hi):
         _draw(i, pos, goal, hazards, rng, params)
         _observe(i, pos, goal, hazards, obs)
@@ -112,27 +120,13 @@ def _reset(
 
 @njit(cache=True, nogil=True)
 def _step(
-    lo: int,
-    hi: int,
-    params: np.ndarray,
-    actions: np.ndarray,
-    pos: np.ndarray,
-    goal: np.ndarray,
-    hazards: np.ndarray,
-    episode_cost: np.ndarray,
-    obs: np.ndarray,
-    rewards: np.ndarray,
-    costs: np.ndarray,
-    terminals: np.ndarray,
-    truncations: np.ndarray,
-    final_obs: np.ndarray,
-    rng: np.ndarray,
-    ret: np.ndarray,
-    length: np.ndarray,
-    stats: np.ndarray,
-) -> None:  # pragma: no cover - numba
+    lo: int, hi: int, io: KernelIO, pos: np.ndarray, goal: np.ndarray, hazards: np.ndarray,
+    episode_cost: np.ndarray, costs: np.ndarray, params: np.ndarray,
+) -> None:  # pragma: no cover - numba  # fmt: skip
+    actions, obs, rewards = io[ACTIONS], io[OBSERVATIONS], io[REWARDS]
+    terminals, truncations, rng = io[TERMINALS], io[TRUNCATIONS], io[RNG]
+    ret, length, stats = io[EPISODE_RETURN], io[EPISODE_LENGTH], io[EPISODE_STATS]
     max_speed = params[_MAX_SPEED]
-    size = obs.shape[1]
     for i in range(lo, hi):
         before = math.hypot(goal[i, 0] - pos[i, 0], goal[i, 1] - pos[i, 1])
         for k in range(2):
@@ -154,12 +148,10 @@ def _step(
         truncations[i] = truncated
         _observe(i, pos, goal, hazards, obs)
         if reached or truncated:
-            for k in range(size):
-                final_obs[i, k] = obs[i, k]
             stats[i, 3] += episode_cost[i]
             stats[i, 4] += 1.0 if reached else 0.0
             episode_cost[i] = 0.0
-            record_episode(stats, i, ret, length, i)
+            end_episode(io, i, i, i + 1)
             _draw(i, pos, goal, hazards, rng, params)
             _observe(i, pos, goal, hazards, obs)
 
@@ -251,18 +243,16 @@ class HazardNav(NativeEnv):
         s = self.state
         self.costs[lo:hi] = 0.0
         _reset(
-            lo, hi, self.params, s["position"], s["goal"], s["hazards"], s["episode_cost"],
-            self.observations, s["rng"],
+            lo, hi, self.io, s["position"], s["goal"], s["hazards"], s["episode_cost"],
+            self.params,
         )  # fmt: skip
 
     def step_envs(self, lo: int, hi: int) -> None:
         """Step copies ``[lo, hi)``."""
         s = self.state
         _step(
-            lo, hi, self.params, self.actions, s["position"], s["goal"], s["hazards"],
-            s["episode_cost"], self.observations, self.rewards, self.costs, self.terminals,
-            self.truncations, self.final_observations, s["rng"], s["episode_return"],
-            s["episode_length"], s["episode_stats"],
+            lo, hi, self.io, s["position"], s["goal"], s["hazards"], s["episode_cost"],
+            self.costs, self.params,
         )  # fmt: skip
 
     def render(self, row: int = 0) -> np.ndarray:

@@ -25,7 +25,20 @@ from numba import njit
 from fugu.core.env import EnvBuffers
 from fugu.envs import render as draw
 from fugu.envs.libm import sincos
-from fugu.envs.native import NativeEnv, record_episode, rng_uniform
+from fugu.envs.native import (
+    ACTIONS,
+    EPISODE_LENGTH,
+    EPISODE_RETURN,
+    OBSERVATIONS,
+    REWARDS,
+    RNG,
+    TERMINALS,
+    TRUNCATIONS,
+    KernelIO,
+    NativeEnv,
+    end_episode,
+    rng_uniform,
+)
 
 __all__ = ["Pendulum"]
 
@@ -43,12 +56,11 @@ _COST_U = np.float32(0.001)
 _GRAVITY_COEF = 3 * G / (2 * L)
 
 
-@njit(cache=True, nogil=True)
-def _reset_one(
-    i: int, state: np.ndarray, obs: np.ndarray, rng: np.ndarray
-) -> None:  # pragma: no cover - numba
-    state[i, 0] = rng_uniform(rng, i, -np.pi, np.pi)
-    state[i, 1] = rng_uniform(rng, i, -1.0, 1.0)
+@njit(cache=True, nogil=True, inline="always")
+def _reset_one(i: int, io: KernelIO, state: np.ndarray) -> None:  # pragma: no cover - numba
+    obs = io[OBSERVATIONS]
+    state[i, 0] = rng_uniform(io[RNG], i, -np.pi, np.pi)
+    state[i, 1] = rng_uniform(io[RNG], i, -1.0, 1.0)
     sin, cos = sincos(state[i, 0])
     obs[i, 0] = cos
     obs[i, 1] = sin
@@ -56,29 +68,16 @@ def _reset_one(
 
 
 @njit(cache=True, nogil=True)
-def _reset(
-    lo: int, hi: int, state: np.ndarray, obs: np.ndarray, rng: np.ndarray
-) -> None:  # pragma: no cover - numba
+def _reset(lo: int, hi: int, io: KernelIO, state: np.ndarray) -> None:  # pragma: no cover
     for i in range(lo, hi):
-        _reset_one(i, state, obs, rng)
+        _reset_one(i, io, state)
 
 
 @njit(cache=True, nogil=True)
-def _step(
-    lo: int,
-    hi: int,
-    actions: np.ndarray,
-    state: np.ndarray,
-    obs: np.ndarray,
-    rewards: np.ndarray,
-    terminals: np.ndarray,
-    truncations: np.ndarray,
-    final_obs: np.ndarray,
-    rng: np.ndarray,
-    ret: np.ndarray,
-    length: np.ndarray,
-    stats: np.ndarray,
-) -> None:  # pragma: no cover - numba
+def _step(lo: int, hi: int, io: KernelIO, state: np.ndarray) -> None:  # pragma: no cover
+    actions, obs, rewards = io[ACTIONS], io[OBSERVATIONS], io[REWARDS]
+    terminals, truncations = io[TERMINALS], io[TRUNCATIONS]
+    ret, length = io[EPISODE_RETURN], io[EPISODE_LENGTH]
     for i in range(lo, hi):
         th = state[i, 0]
         thdot = state[i, 1]
@@ -102,10 +101,8 @@ def _step(
         terminals[i] = False
         truncations[i] = truncated
         if truncated:
-            for k in range(3):
-                final_obs[i, k] = obs[i, k]
-            record_episode(stats, i, ret, length, i)
-            _reset_one(i, state, obs, rng)
+            end_episode(io, i, i, i + 1)
+            _reset_one(i, io, state)
 
 
 _OBS_HIGH = np.array([1.0, 1.0, MAX_SPEED], dtype=np.float32)
@@ -145,12 +142,7 @@ class Pendulum(NativeEnv):
             info_interval=info_interval,
             batch_size=batch_size,
         )
-        s = self.state  # arrays are never reallocated (set_state copies in place)
-        self._step_args = (
-            self.actions, s["physics"], self.observations, self.rewards, self.terminals,
-            self.truncations, self.final_observations, s["rng"], s["episode_return"],
-            s["episode_length"], s["episode_stats"],
-        )  # fmt: skip
+        self._physics = self.state["physics"]  # never reallocated (set_state copies in place)
 
     def allocate_state(self, num_envs: int) -> dict[str, np.ndarray]:
         """``physics``: float64 ``[num_envs, 2]`` = ``(theta, theta_dot)``."""
@@ -158,11 +150,11 @@ class Pendulum(NativeEnv):
 
     def reset_envs(self, lo: int, hi: int) -> None:
         """Draw fresh states for copies ``[lo, hi)``."""
-        _reset(lo, hi, self.state["physics"], self.observations, self.state["rng"])
+        _reset(lo, hi, self.io, self._physics)
 
     def step_envs(self, lo: int, hi: int) -> None:
         """Step copies ``[lo, hi)``."""
-        _step(lo, hi, *self._step_args)
+        _step(lo, hi, self.io, self._physics)
 
     def render(self, row: int = 0) -> np.ndarray:
         """A 500x500 RGB image of row ``row`` (the rod pointing at angle theta from up)."""

@@ -32,7 +32,21 @@ from fugu.core.env import EnvBuffers
 from fugu.core.errors import APIUsageError
 from fugu.envs import render as draw
 from fugu.envs.goals import GoalLayout
-from fugu.envs.native import NativeEnv, record_episode, rng_uniform
+from fugu.envs.native import (
+    ACTIONS,
+    EPISODE_LENGTH,
+    EPISODE_RETURN,
+    EPISODE_STATS,
+    OBSERVATIONS,
+    REWARDS,
+    RNG,
+    TERMINALS,
+    TRUNCATIONS,
+    KernelIO,
+    NativeEnv,
+    end_episode,
+    rng_uniform,
+)
 
 __all__ = ["PointGoal", "pointgoal_reward"]
 
@@ -62,14 +76,9 @@ def _observe(
 
 @njit(cache=True, nogil=True)
 def _reset(
-    lo: int,
-    hi: int,
-    pos: np.ndarray,
-    goal: np.ndarray,
-    obs: np.ndarray,
-    rng: np.ndarray,
-    threshold: float,
+    lo: int, hi: int, io: KernelIO, pos: np.ndarray, goal: np.ndarray, threshold: float
 ) -> None:  # pragma: no cover - numba
+    obs, rng = io[OBSERVATIONS], io[RNG]
     for i in range(lo, hi):
         _draw(i, pos, goal, rng, threshold)
         _observe(i, pos, goal, obs)
@@ -77,22 +86,11 @@ def _reset(
 
 @njit(cache=True, nogil=True)
 def _step(
-    lo: int,
-    hi: int,
-    params: np.ndarray,
-    actions: np.ndarray,
-    pos: np.ndarray,
-    goal: np.ndarray,
-    obs: np.ndarray,
-    rewards: np.ndarray,
-    terminals: np.ndarray,
-    truncations: np.ndarray,
-    final_obs: np.ndarray,
-    rng: np.ndarray,
-    ret: np.ndarray,
-    length: np.ndarray,
-    stats: np.ndarray,
+    lo: int, hi: int, io: KernelIO, pos: np.ndarray, goal: np.ndarray, params: np.ndarray
 ) -> None:  # pragma: no cover - numba
+    actions, obs, rewards = io[ACTIONS], io[OBSERVATIONS], io[REWARDS]
+    terminals, truncations, rng = io[TERMINALS], io[TRUNCATIONS], io[RNG]
+    ret, length, stats = io[EPISODE_RETURN], io[EPISODE_LENGTH], io[EPISODE_STATS]
     max_speed = params[0]
     threshold = params[1]
     dense = params[2] > 0.0
@@ -117,10 +115,8 @@ def _step(
         truncations[i] = truncated
         _observe(i, pos, goal, obs)
         if terminal or truncated:
-            for k in range(6):
-                final_obs[i, k] = obs[i, k]
             stats[i, 3] += 1.0 if success else 0.0
-            record_episode(stats, i, ret, length, i)
+            end_episode(io, i, i, i + 1)
             _draw(i, pos, goal, rng, threshold)
             _observe(i, pos, goal, obs)
 
@@ -224,19 +220,12 @@ class PointGoal(NativeEnv):
     def reset_envs(self, lo: int, hi: int) -> None:
         """Draw fresh points and goals for copies ``[lo, hi)``."""
         s = self.state
-        _reset(
-            lo, hi, s["position"], s["goal"], self.observations, s["rng"],
-            self.distance_threshold,
-        )  # fmt: skip
+        _reset(lo, hi, self.io, s["position"], s["goal"], self.distance_threshold)
 
     def step_envs(self, lo: int, hi: int) -> None:
         """Step copies ``[lo, hi)``."""
         s = self.state
-        _step(
-            lo, hi, self.params, self.actions, s["position"], s["goal"], self.observations,
-            self.rewards, self.terminals, self.truncations, self.final_observations, s["rng"],
-            s["episode_return"], s["episode_length"], s["episode_stats"],
-        )  # fmt: skip
+        _step(lo, hi, self.io, s["position"], s["goal"], self.params)
 
     def compute_reward(
         self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any = None

@@ -43,7 +43,21 @@ from numba import njit
 from fugu.core.env import EnvBuffers
 from fugu.core.errors import APIUsageError
 from fugu.envs import render as draw
-from fugu.envs.native import NativeEnv, record_episode, rng_integers, rng_uniform
+from fugu.envs.native import (
+    ACTIONS,
+    EPISODE_LENGTH,
+    EPISODE_RETURN,
+    OBSERVATIONS,
+    REWARDS,
+    RNG,
+    TERMINALS,
+    TRUNCATIONS,
+    KernelIO,
+    NativeEnv,
+    end_episode,
+    rng_integers,
+    rng_uniform,
+)
 
 __all__ = [
     "ProbeConstant",
@@ -55,48 +69,28 @@ __all__ = [
 ]
 
 
-@njit(cache=True, nogil=True)
-def _end(
-    i: int,
-    obs: np.ndarray,
-    final_obs: np.ndarray,
-    stats: np.ndarray,
-    ret: np.ndarray,
-    length: np.ndarray,
-) -> None:  # pragma: no cover - numba
-    for k in range(obs.shape[1]):
-        final_obs[i, k] = obs[i, k]
-    record_episode(stats, i, ret, length, i)
+@njit(cache=True, nogil=True, inline="always")
+def _one_step(io: KernelIO, row: int, reward: float, terminal: bool) -> None:  # pragma: no cover
+    """Write row ``row``'s reward and flags (never truncated) and count the step."""
+    io[REWARDS][row] = reward
+    io[EPISODE_RETURN][row] += reward
+    io[EPISODE_LENGTH][row] += 1
+    io[TERMINALS][row] = terminal
+    io[TRUNCATIONS][row] = False
 
 
 @njit(cache=True, nogil=True)
-def _constant_step(
-    lo: int,
-    hi: int,
-    actions: np.ndarray,
-    obs: np.ndarray,
-    rewards: np.ndarray,
-    terminals: np.ndarray,
-    truncations: np.ndarray,
-    final_obs: np.ndarray,
-    ret: np.ndarray,
-    length: np.ndarray,
-    stats: np.ndarray,
-) -> None:  # pragma: no cover - numba
+def _constant_step(lo: int, hi: int, io: KernelIO) -> None:  # pragma: no cover - numba
+    obs = io[OBSERVATIONS]
     for i in range(lo, hi):
-        rewards[i] = 1.0
-        ret[i] += 1.0
-        length[i] += 1
-        terminals[i] = True
-        truncations[i] = False
-        _end(i, obs, final_obs, stats, ret, length)
+        _one_step(io, i, 1.0, True)
+        end_episode(io, i, i, i + 1)
         obs[i, 0] = 0.0
 
 
 @njit(cache=True, nogil=True)
-def _sign_reset(
-    lo: int, hi: int, target: np.ndarray, obs: np.ndarray, rng: np.ndarray
-) -> None:  # pragma: no cover - numba
+def _sign_reset(lo: int, hi: int, io: KernelIO, target: np.ndarray) -> None:  # pragma: no cover
+    obs, rng = io[OBSERVATIONS], io[RNG]
     for i in range(lo, hi):
         target[i] = 2.0 * rng_integers(rng, i, 2) - 1.0
         obs[i, 0] = target[i]
@@ -104,56 +98,24 @@ def _sign_reset(
 
 @njit(cache=True, nogil=True)
 def _observation_step(
-    lo: int,
-    hi: int,
-    actions: np.ndarray,
-    target: np.ndarray,
-    obs: np.ndarray,
-    rewards: np.ndarray,
-    terminals: np.ndarray,
-    truncations: np.ndarray,
-    final_obs: np.ndarray,
-    rng: np.ndarray,
-    ret: np.ndarray,
-    length: np.ndarray,
-    stats: np.ndarray,
+    lo: int, hi: int, io: KernelIO, target: np.ndarray
 ) -> None:  # pragma: no cover - numba
+    actions = io[ACTIONS]
     for i in range(lo, hi):
         reward = 1.0 if (actions[i] == 1) == (target[i] > 0) else -1.0
-        rewards[i] = reward
-        ret[i] += reward
-        length[i] += 1
-        terminals[i] = True
-        truncations[i] = False
-        _end(i, obs, final_obs, stats, ret, length)
-        target[i] = 2.0 * rng_integers(rng, i, 2) - 1.0
-        obs[i, 0] = target[i]
+        _one_step(io, i, reward, True)
+        end_episode(io, i, i, i + 1)
+    _sign_reset(lo, hi, io, target)
 
 
 @njit(cache=True, nogil=True)
-def _delayed_step(
-    lo: int,
-    hi: int,
-    actions: np.ndarray,
-    obs: np.ndarray,
-    rewards: np.ndarray,
-    terminals: np.ndarray,
-    truncations: np.ndarray,
-    final_obs: np.ndarray,
-    ret: np.ndarray,
-    length: np.ndarray,
-    stats: np.ndarray,
-) -> None:  # pragma: no cover - numba
+def _delayed_step(lo: int, hi: int, io: KernelIO) -> None:  # pragma: no cover - numba
+    obs = io[OBSERVATIONS]
     for i in range(lo, hi):
         second = obs[i, 0] > 0.5
-        reward = 1.0 if second else 0.0
-        rewards[i] = reward
-        ret[i] += reward
-        length[i] += 1
-        terminals[i] = second
-        truncations[i] = False
+        _one_step(io, i, 1.0 if second else 0.0, second)
         if second:
-            _end(i, obs, final_obs, stats, ret, length)
+            end_episode(io, i, i, i + 1)
             obs[i, 0] = 0.0
         else:
             obs[i, 0] = 1.0
@@ -161,8 +123,9 @@ def _delayed_step(
 
 @njit(cache=True, nogil=True)
 def _memory_reset(
-    lo: int, hi: int, cue: np.ndarray, clock: np.ndarray, obs: np.ndarray, rng: np.ndarray
+    lo: int, hi: int, io: KernelIO, cue: np.ndarray, clock: np.ndarray
 ) -> None:  # pragma: no cover - numba
+    obs, rng = io[OBSERVATIONS], io[RNG]
     for i in range(lo, hi):
         cue[i] = 2.0 * rng_integers(rng, i, 2) - 1.0
         clock[i] = 0
@@ -172,47 +135,26 @@ def _memory_reset(
 
 @njit(cache=True, nogil=True)
 def _memory_step(
-    lo: int,
-    hi: int,
-    delay: int,
-    actions: np.ndarray,
-    cue: np.ndarray,
-    clock: np.ndarray,
-    obs: np.ndarray,
-    rewards: np.ndarray,
-    terminals: np.ndarray,
-    truncations: np.ndarray,
-    final_obs: np.ndarray,
-    rng: np.ndarray,
-    ret: np.ndarray,
-    length: np.ndarray,
-    stats: np.ndarray,
+    lo: int, hi: int, io: KernelIO, cue: np.ndarray, clock: np.ndarray, delay: int
 ) -> None:  # pragma: no cover - numba
+    actions, obs = io[ACTIONS], io[OBSERVATIONS]
     for i in range(lo, hi):
         clock[i] += 1
         last = clock[i] > delay
         reward = 0.0
         if last:
             reward = 1.0 if (actions[i] == 1) == (cue[i] > 0) else -1.0
-        rewards[i] = reward
-        ret[i] += reward
-        length[i] += 1
-        terminals[i] = last
-        truncations[i] = False
+        _one_step(io, i, reward, last)
         obs[i, 0] = 0.0
         obs[i, 1] = 0.0
         if last:
-            _end(i, obs, final_obs, stats, ret, length)
-            cue[i] = 2.0 * rng_integers(rng, i, 2) - 1.0
-            clock[i] = 0
-            obs[i, 0] = cue[i]
-            obs[i, 1] = 1.0
+            end_episode(io, i, i, i + 1)
+            _memory_reset(i, i + 1, io, cue, clock)
 
 
 @njit(cache=True, nogil=True)
-def _multiagent_reset(
-    lo: int, hi: int, agents: int, obs: np.ndarray
-) -> None:  # pragma: no cover - numba
+def _multiagent_reset(lo: int, hi: int, io: KernelIO, agents: int) -> None:  # pragma: no cover
+    obs = io[OBSERVATIONS]
     for e in range(lo, hi):
         for k in range(agents):
             row = e * agents + k
@@ -221,38 +163,18 @@ def _multiagent_reset(
 
 
 @njit(cache=True, nogil=True)
-def _multiagent_step(
-    lo: int,
-    hi: int,
-    agents: int,
-    actions: np.ndarray,
-    obs: np.ndarray,
-    rewards: np.ndarray,
-    terminals: np.ndarray,
-    truncations: np.ndarray,
-    final_obs: np.ndarray,
-    ret: np.ndarray,
-    length: np.ndarray,
-    stats: np.ndarray,
-) -> None:  # pragma: no cover - numba
+def _multiagent_step(lo: int, hi: int, io: KernelIO, agents: int) -> None:  # pragma: no cover
+    actions = io[ACTIONS]
     for e in range(lo, hi):
         for k in range(agents):
             row = e * agents + k
-            reward = 1.0 if actions[row] == k % 2 else -1.0
-            rewards[row] = reward
-            ret[row] += reward
-            length[row] += 1
-            terminals[row] = True
-            truncations[row] = False
-            for j in range(agents):
-                final_obs[row, j] = obs[row, j]
-            record_episode(stats, e, ret, length, row)
+            _one_step(io, row, 1.0 if actions[row] == k % 2 else -1.0, True)
+            end_episode(io, e, row, row + 1)
 
 
 @njit(cache=True, nogil=True)
-def _target_reset(
-    lo: int, hi: int, target: np.ndarray, obs: np.ndarray, rng: np.ndarray
-) -> None:  # pragma: no cover - numba
+def _target_reset(lo: int, hi: int, io: KernelIO, target: np.ndarray) -> None:  # pragma: no cover
+    obs, rng = io[OBSERVATIONS], io[RNG]
     for i in range(lo, hi):
         target[i] = np.float32(rng_uniform(rng, i, -1.0, 1.0))  # as observed
         obs[i, 0] = target[i]
@@ -260,32 +182,15 @@ def _target_reset(
 
 @njit(cache=True, nogil=True)
 def _continuous_step(
-    lo: int,
-    hi: int,
-    actions: np.ndarray,
-    target: np.ndarray,
-    obs: np.ndarray,
-    rewards: np.ndarray,
-    terminals: np.ndarray,
-    truncations: np.ndarray,
-    final_obs: np.ndarray,
-    rng: np.ndarray,
-    ret: np.ndarray,
-    length: np.ndarray,
-    stats: np.ndarray,
+    lo: int, hi: int, io: KernelIO, target: np.ndarray
 ) -> None:  # pragma: no cover - numba
+    actions = io[ACTIONS]
     for i in range(lo, hi):
         a = min(max(np.float64(actions[i, 0]), -1.0), 1.0)
         error = a - target[i]
-        reward = 1.0 - error * error
-        rewards[i] = reward
-        ret[i] += reward
-        length[i] += 1
-        terminals[i] = True
-        truncations[i] = False
-        _end(i, obs, final_obs, stats, ret, length)
-        target[i] = np.float32(rng_uniform(rng, i, -1.0, 1.0))  # as observed
-        obs[i, 0] = target[i]
+        _one_step(io, i, 1.0 - error * error, True)
+        end_episode(io, i, i, i + 1)
+    _target_reset(lo, hi, io, target)
 
 
 def _box1() -> spaces.Box:
@@ -322,13 +227,6 @@ class _Probe(NativeEnv):
             batch_size=batch_size,
         )
 
-    def _base_args(self) -> tuple[np.ndarray, ...]:
-        """The buffers every probe kernel writes, in kernel argument order."""
-        return (
-            self.observations, self.rewards, self.terminals, self.truncations,
-            self.final_observations,
-        )  # fmt: skip
-
     def render(self, row: int = 0) -> np.ndarray:
         """The row's observation as a strip of grey cells (black -1, white +1)."""
         values = np.clip((self.observations[row] + 1.0) * 127.5, 0, 255).astype(np.uint8)
@@ -345,11 +243,7 @@ class ProbeConstant(_Probe):
 
     def step_envs(self, lo: int, hi: int) -> None:
         """Reward +1 and end every episode."""
-        s = self.state
-        _constant_step(
-            lo, hi, self.actions, *self._base_args(), s["episode_return"],
-            s["episode_length"], s["episode_stats"],
-        )  # fmt: skip
+        _constant_step(lo, hi, self.io)
 
 
 class ProbeObservation(_Probe):
@@ -361,15 +255,11 @@ class ProbeObservation(_Probe):
 
     def reset_envs(self, lo: int, hi: int) -> None:
         """Draw a fresh sign per copy."""
-        _sign_reset(lo, hi, self.state["target"], self.observations, self.state["rng"])
+        _sign_reset(lo, hi, self.io, self.state["target"])
 
     def step_envs(self, lo: int, hi: int) -> None:
         """Reward the matching action and end every episode."""
-        s = self.state
-        _observation_step(
-            lo, hi, self.actions, s["target"], *self._base_args(), s["rng"],
-            s["episode_return"], s["episode_length"], s["episode_stats"],
-        )  # fmt: skip
+        _observation_step(lo, hi, self.io, self.state["target"])
 
 
 class ProbeDelayed(_Probe):
@@ -381,11 +271,7 @@ class ProbeDelayed(_Probe):
 
     def step_envs(self, lo: int, hi: int) -> None:
         """Move to the second step, or reward +1 and end."""
-        s = self.state
-        _delayed_step(
-            lo, hi, self.actions, *self._base_args(), s["episode_return"],
-            s["episode_length"], s["episode_stats"],
-        )  # fmt: skip
+        _delayed_step(lo, hi, self.io)
 
 
 class ProbeMemory(_Probe):
@@ -415,16 +301,11 @@ class ProbeMemory(_Probe):
 
     def reset_envs(self, lo: int, hi: int) -> None:
         """Show a fresh cue."""
-        s = self.state
-        _memory_reset(lo, hi, s["cue"], s["clock"], self.observations, s["rng"])
+        _memory_reset(lo, hi, self.io, self.state["cue"], self.state["clock"])
 
     def step_envs(self, lo: int, hi: int) -> None:
         """Advance the clock; judge the action on the last step."""
-        s = self.state
-        _memory_step(
-            lo, hi, self.delay, self.actions, s["cue"], s["clock"], *self._base_args(),
-            s["rng"], s["episode_return"], s["episode_length"], s["episode_stats"],
-        )  # fmt: skip
+        _memory_step(lo, hi, self.io, self.state["cue"], self.state["clock"], self.delay)
 
 
 class ProbeMultiagent(_Probe):
@@ -447,15 +328,11 @@ class ProbeMultiagent(_Probe):
 
     def reset_envs(self, lo: int, hi: int) -> None:
         """Write each agent's one-hot id."""
-        _multiagent_reset(lo, hi, self.agents, self.observations)
+        _multiagent_reset(lo, hi, self.io, self.agents)
 
     def step_envs(self, lo: int, hi: int) -> None:
         """Reward each agent for its own action and end the episode."""
-        s = self.state
-        _multiagent_step(
-            lo, hi, self.agents, self.actions, *self._base_args(), s["episode_return"],
-            s["episode_length"], s["episode_stats"],
-        )  # fmt: skip
+        _multiagent_step(lo, hi, self.io, self.agents)
 
 
 class ProbeContinuous(_Probe):
@@ -473,12 +350,8 @@ class ProbeContinuous(_Probe):
 
     def reset_envs(self, lo: int, hi: int) -> None:
         """Draw a fresh target per copy."""
-        _target_reset(lo, hi, self.state["target"], self.observations, self.state["rng"])
+        _target_reset(lo, hi, self.io, self.state["target"])
 
     def step_envs(self, lo: int, hi: int) -> None:
         """Reward closeness to the target and end every episode."""
-        s = self.state
-        _continuous_step(
-            lo, hi, self.actions, s["target"], *self._base_args(), s["rng"],
-            s["episode_return"], s["episode_length"], s["episode_stats"],
-        )  # fmt: skip
+        _continuous_step(lo, hi, self.io, self.state["target"])

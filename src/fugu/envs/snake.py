@@ -35,7 +35,22 @@ from numba import njit
 from fugu.core.env import EnvBuffers
 from fugu.core.errors import APIUsageError
 from fugu.envs import render as draw
-from fugu.envs.native import NativeEnv, record_episode, rng_integers
+from fugu.envs.native import (
+    ACTIONS,
+    EPISODE_LENGTH,
+    EPISODE_RETURN,
+    EPISODE_STATS,
+    MASKS,
+    OBSERVATIONS,
+    REWARDS,
+    RNG,
+    TERMINALS,
+    TRUNCATIONS,
+    KernelIO,
+    NativeEnv,
+    end_episode,
+    rng_integers,
+)
 
 __all__ = ["Snake"]
 
@@ -127,10 +142,11 @@ def _top_up_food(
 
 @njit(cache=True, nogil=True)
 def _reset(
-    lo: int, hi: int, params: np.ndarray, grid: np.ndarray, body: np.ndarray, head: np.ndarray,
+    lo: int, hi: int, io: KernelIO, grid: np.ndarray, body: np.ndarray, head: np.ndarray,
     length: np.ndarray, heading: np.ndarray, alive: np.ndarray, timer: np.ndarray,
-    food: np.ndarray, obs: np.ndarray, masks: np.ndarray, rng: np.ndarray, lut: np.ndarray,
+    food: np.ndarray, lut: np.ndarray, params: np.ndarray,
 ) -> None:  # pragma: no cover - numba  # fmt: skip
+    obs, masks, rng = io[OBSERVATIONS], io[MASKS], io[RNG]
     radius = int(params[_RADIUS])
     num_snakes = body.shape[1]
     for e in range(lo, hi):
@@ -155,13 +171,13 @@ def _reset(
 
 @njit(cache=True, nogil=True)
 def _step(
-    lo: int, hi: int, params: np.ndarray, actions: np.ndarray, grid: np.ndarray,
-    body: np.ndarray, head: np.ndarray, length: np.ndarray, heading: np.ndarray,
-    alive: np.ndarray, timer: np.ndarray, food: np.ndarray, obs: np.ndarray, masks: np.ndarray,
-    rewards: np.ndarray, terminals: np.ndarray, truncations: np.ndarray, final_obs: np.ndarray,
-    rng: np.ndarray, ret: np.ndarray, ep_length: np.ndarray, stats: np.ndarray,
-    lut: np.ndarray,
+    lo: int, hi: int, io: KernelIO, grid: np.ndarray, body: np.ndarray, head: np.ndarray,
+    length: np.ndarray, heading: np.ndarray, alive: np.ndarray, timer: np.ndarray,
+    food: np.ndarray, lut: np.ndarray, params: np.ndarray,
 ) -> int:  # pragma: no cover - numba  # fmt: skip
+    actions, obs, masks, rng = io[ACTIONS], io[OBSERVATIONS], io[MASKS], io[RNG]
+    rewards, terminals, truncations = io[REWARDS], io[TERMINALS], io[TRUNCATIONS]
+    ret, ep_length, stats = io[EPISODE_RETURN], io[EPISODE_LENGTH], io[EPISODE_STATS]
     radius = int(params[_RADIUS])
     num_snakes = body.shape[1]
     cap = body.shape[2]
@@ -198,13 +214,14 @@ def _step(
                 rewards[row] = reward
                 ret[row] += reward
                 terminals[row] = True
-                _view(e, k, row, grid, body, head, final_obs, radius, lut)
-                final_obs[row, radius * (2 * radius + 1) + radius] = OWN
+                # the view that ended the life (the observe pass below zeroes the row)
+                _view(e, k, row, grid, body, head, obs, radius, lut)
+                obs[row, radius * (2 * radius + 1) + radius] = OWN
                 _clear_body(e, k, grid, body, head, length)
                 alive[e, k] = False
                 timer[e, k] = int(params[_RESPAWN])
                 stats[e, 3] += size
-                record_episode(stats, e, ret, ep_length, row)
+                end_episode(io, e, row, row + 1)
                 continue
             head[e, k] = (head[e, k] + 1) % cap
             body[e, k, head[e, k], 0] = hr
@@ -226,9 +243,8 @@ def _step(
             if alive[e, k]:
                 _view(e, k, row, grid, body, head, obs, radius, lut)
                 if truncations[row]:
-                    final_obs[row, :] = obs[row, :]
                     stats[e, 3] += length[e, k]
-                    record_episode(stats, e, ret, ep_length, row)
+                    end_episode(io, e, row, row + 1)
             elif terminals[row]:
                 obs[row, :] = 0
     return invalid
@@ -336,18 +352,16 @@ class Snake(NativeEnv):
         """Clear grids ``[lo, hi)``, spawn every snake and the food."""
         s = self.state
         _reset(
-            lo, hi, self.params, s["grid"], s["body"], s["head"], s["length"], s["heading"],
-            s["alive"], s["timer"], s["food"], self.observations, self.masks, s["rng"], self._lut,
+            lo, hi, self.io, s["grid"], s["body"], s["head"], s["length"], s["heading"],
+            s["alive"], s["timer"], s["food"], self._lut, self.params,
         )  # fmt: skip
 
     def step_envs(self, lo: int, hi: int) -> None:
         """Step grids ``[lo, hi)``."""
         s = self.state
         invalid = _step(
-            lo, hi, self.params, self.actions, s["grid"], s["body"], s["head"], s["length"],
-            s["heading"], s["alive"], s["timer"], s["food"], self.observations, self.masks,
-            self.rewards, self.terminals, self.truncations, self.final_observations, s["rng"],
-            s["episode_return"], s["episode_length"], s["episode_stats"], self._lut,
+            lo, hi, self.io, s["grid"], s["body"], s["head"], s["length"], s["heading"],
+            s["alive"], s["timer"], s["food"], self._lut, self.params,
         )  # fmt: skip
         if invalid:
             raise APIUsageError(
