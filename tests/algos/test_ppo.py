@@ -267,3 +267,14 @@ def test_fp16_on_cuda():
     metrics = algo.update(batch)
     assert np.isfinite(metrics["loss/policy"])
     assert "scale" in algo.state_dict()["optimizer"]["scaler"]
+
+
+def test_recurrent_box_policy_with_non_live_samples():
+    # a Gaussian's log_std is shared by every sample: selecting live samples keeps it whole
+    torch.manual_seed(0)
+    box = spaces.Box(-1, 1, (2,))
+    policy = make_policy(OBS, box, PolicyConfig(kind="lstm", hidden_size=8))
+    batch = _batch(policy, steps=4, rows=3, recurrent=True)
+    batch.data["masks"][1, 2] = False
+    metrics = PPO(copy.deepcopy(policy), PPOConfig(num_minibatches=1)).update(batch)
+    assert all(np.isfinite(v) for v in metrics.values())

@@ -116,7 +116,9 @@ class PPOConfig:
 
 
 class PPO:
-    """PPO over a :class:`~fugu.models.Policy`.
+    """Proximal Policy Optimization: clipped surrogate, GAE or V-trace, MLP, CNN or LSTM.
+
+    Trains a :class:`~fugu.models.Policy` (actor and critic with a shared trunk).
 
     Args:
         policy: The policy to train (moved to ``device``).
@@ -473,8 +475,10 @@ def _to_float(params: Any) -> Any:
 
 
 def _select(params: Any, rows: Tensor) -> Any:
+    """Distribution parameters of the selected samples (shared ones, like a Gaussian's
+    state-independent ``log_std``, are kept as they are)."""
     if isinstance(params, tuple):
-        return tuple(p[rows] for p in params)
+        return tuple(p[rows] if p.dim() == params[0].dim() else p for p in params)
     return params[rows]
 
 
