@@ -200,9 +200,9 @@ class A2C:
         self.num_updates += 1
         explained = ops.explained_variance(flat(batch["values"])[live], returns)
         return {
-            "loss/policy": float(policy_loss),
-            "loss/value": float(value_loss),
-            "loss/entropy": float(entropy),
+            "loss/policy": policy_loss.item(),
+            "loss/value": value_loss.item(),
+            "loss/entropy": entropy.item(),
             "loss/explained_variance": float(explained),
             "train/learning_rate": learning_rate,
             "train/grad_norm": self.optimizer.pop_grad_norm(),
