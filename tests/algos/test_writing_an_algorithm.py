@@ -215,3 +215,21 @@ def test_act_respects_action_masks_and_the_generator_is_seeded():
         again.act(obs, None, {})[0],
         algo.act(obs, None, {})[0],
     )
+
+
+@pytest.mark.parametrize("kind", ["mlp", "lstm"])
+def test_box_actions_learn_with_non_live_samples(kind):
+    # A Gaussian's log-std is shared by every sample: selecting live samples keeps it whole.
+    generator = torch.Generator().manual_seed(0)
+    data = make_batch(6, 5, generator)
+    del data["action_masks"]
+    data["actions"] = torch.rand(6, 5, 2, generator=generator) * 2 - 1
+    torch.manual_seed(1)
+    algo = a2c.A2C.build(a2c.A2CConfig(), spaces.Box(-1, 1, (3,)), spaces.Box(-1, 1, (2,)),
+                         PolicyConfig(kind=kind, hidden_size=8))  # fmt: skip
+    log_std = algo.policy.log_std.detach().clone()
+    metrics = algo.update(Batch(data, initial_state=algo.initial_state(5)), progress=0.0)
+    assert all(np.isfinite(value) for value in metrics.values()), str(metrics)
+    assert not torch.equal(algo.policy.log_std.detach(), log_std)
+    out = algo.act(torch.zeros(4, 3), algo.initial_state(4), {})
+    assert out.actions.shape == (4, 2) and out.actions.dtype == torch.float32
