@@ -134,3 +134,42 @@ def test_preset_values_of_the_searched_keys():
     }
     assert _preset_values(config, ["ppo.kind"]) is None
     assert _preset_values(config, ["ppo.missing"]) is None
+
+
+A2C_PRESET = """
+[env]
+num_envs = 8
+[train]
+total_timesteps = 512
+num_steps = 4
+[logging]
+tensorboard = false
+[sweep]
+budget = "train.total_timesteps"
+[sweep.parameters]
+"a2c.learning_rate" = { distribution = "log", min = 1e-3, max = 3e-2 }
+"train.total_timesteps" = { distribution = "log", min = 256, max = 512 }
+"""
+
+
+def test_sweep_trains_any_registered_algorithm(tmp_path, capsys):
+    from tests.algos.test_writing_an_algorithm import load_example
+
+    from fugu.algos import register_algorithm, unregister_algorithm
+
+    register_algorithm("a2c", load_example().A2C, replace=True)
+    preset = tmp_path / "a2c.toml"
+    preset.write_text(A2C_PRESET)
+    try:
+        argv = ["sweep", "probe-observation-v1", "--algo", "a2c", "--preset", str(preset),
+                "--sweep-dir", str(tmp_path / "sweep"), "--max-runs", "2", "--no-plot"]  # fmt: skip
+        assert main(argv) == 0
+    finally:
+        unregister_algorithm("a2c")
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[-1]["trials"] == 2 and lines[-1]["failures"] == 0
+    configs = sorted((tmp_path / "sweep" / "trials").glob("*/config.json"))
+    assert configs
+    for path in configs:
+        config = json.loads(path.read_text())
+        assert config["train"]["algo"] == "a2c" and "a2c" in config

@@ -301,3 +301,22 @@ def test_unsupported_action_space_is_a_clear_error():
 
     with pytest.raises(APIUsageError, match="does not support box"):
         check_action_space(TinyDQN, spaces.Box(-1, 1, (2,)))
+
+
+def test_episode_tracker_matches_a_per_step_reference_across_rollouts():
+    g = torch.Generator().manual_seed(0)
+    tracker = EpisodeTracker(5, window=1000)
+    running, lengths, want, want_lengths = np.zeros(5), np.zeros(5), [], []
+    for _ in range(4):  # episodes span rollout boundaries
+        rewards = torch.randint(-3, 4, (7, 5), generator=g).float()
+        dones = torch.rand(7, 5, generator=g) < 0.25
+        tracker.add_rollout(rewards, dones)
+        for t in range(7):
+            running += rewards[t].numpy()
+            lengths += 1
+            for n in np.flatnonzero(dones[t].numpy()):
+                want.append(running[n])
+                want_lengths.append(lengths[n])
+                running[n] = lengths[n] = 0
+    assert list(tracker.returns) == want and list(tracker.lengths) == want_lengths
+    np.testing.assert_array_equal(tracker.running_return.numpy(), running)

@@ -189,7 +189,8 @@ class Collector:
             views["next_observations"].copy_(torch.where(done, final, current))
         if self.bootstraps:
             truncated = views["truncations"]
-            if bool(truncated.any()):
+            # numpy's any() on the env's own flags is cheaper than a torch reduction
+            if shard.env.truncations.any() if idx is None else bool(truncated.any()):
                 rows = truncated.nonzero().squeeze(-1)
                 state = shard.state
                 if state is not None:

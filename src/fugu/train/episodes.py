@@ -2,8 +2,8 @@
 
 Envs report aggregated episode statistics (a mean over many episodes), which cannot give the
 mean of exactly the last 100 episodes. :class:`EpisodeTracker` sums each row's rewards itself,
-once per rollout (a loop over the horizon, not over rows), and keeps the most recent episodes
-in finishing order, so solve detection is exact.
+once per rollout (one small numba kernel over the ``[T, N]`` rewards), and keeps the most
+recent episodes in finishing order, so solve detection is exact.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from numba import njit
 from torch import Tensor
 
 __all__ = ["EpisodeTracker", "add_infos"]
@@ -41,6 +42,31 @@ def add_infos(infos: list[dict[str, Any]], sums: dict[str, float]) -> int:
     return count
 
 
+@njit(cache=True, nogil=True)
+def _accumulate_episodes(
+    rewards: np.ndarray,
+    dones: np.ndarray,
+    running_return: np.ndarray,
+    running_length: np.ndarray,
+    out_returns: np.ndarray,
+    out_lengths: np.ndarray,
+) -> int:  # pragma: no cover - numba
+    """Add ``[T, N]`` rewards to the running sums; write ended episodes in finishing order
+    (by step, then row) to ``out_*`` and return how many ended."""
+    count = 0
+    for t in range(rewards.shape[0]):
+        for n in range(rewards.shape[1]):
+            running_return[n] += rewards[t, n]
+            running_length[n] += 1
+            if dones[t, n]:
+                out_returns[count] = running_return[n]
+                out_lengths[count] = running_length[n]
+                count += 1
+                running_return[n] = 0.0
+                running_length[n] = 0
+    return count
+
+
 class EpisodeTracker:
     """Running per-row returns and the window of the most recent finished episodes.
 
@@ -62,23 +88,29 @@ class EpisodeTracker:
         self.running_length = torch.zeros(num_rows, dtype=torch.int64)
         self.returns: deque[float] = deque(maxlen=window)
         self.lengths: deque[float] = deque(maxlen=window)
+        self._out_returns = np.empty(0, np.float64)
+        self._out_lengths = np.empty(0, np.int64)
 
     def add_rollout(self, rewards: Tensor, dones: Tensor, columns: slice | None = None) -> None:
         """Account for ``[T, n]`` rewards and done flags of rows ``columns`` (default all)."""
         cols = slice(None) if columns is None else columns
-        running_return = self.running_return[cols]
-        running_length = self.running_length[cols]
-        rewards = rewards.detach().to("cpu", torch.float64)
-        dones = dones.detach().cpu()
-        for t in range(rewards.shape[0]):
-            running_return += rewards[t]
-            running_length += 1
-            ended = dones[t]
-            if bool(ended.any()):
-                self.returns.extend(running_return[ended].tolist())
-                self.lengths.extend(running_length[ended].to(torch.float64).tolist())
-                running_return[ended] = 0.0
-                running_length[ended] = 0
+        reward = rewards.detach().cpu().numpy()
+        done = dones.detach().cpu().numpy()
+        size = done.size
+        if self._out_returns.shape[0] < size:
+            self._out_returns = np.empty(size, np.float64)
+            self._out_lengths = np.empty(size, np.int64)
+        count = _accumulate_episodes(
+            reward,
+            done,
+            self.running_return[cols].numpy(),
+            self.running_length[cols].numpy(),
+            self._out_returns,
+            self._out_lengths,
+        )
+        keep = max(count - (self.returns.maxlen or count), 0)
+        self.returns.extend(self._out_returns[keep:count].tolist())
+        self.lengths.extend(self._out_lengths[keep:count].astype(np.float64).tolist())
 
     def mean_return(self, last: int | None = None) -> float:
         """Mean return of the last ``last`` (default: all kept) episodes; NaN before any."""
