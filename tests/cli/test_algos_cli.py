@@ -85,11 +85,23 @@ def test_algos_json_lists_every_algorithm(algorithms, capsys):
 def test_algos_text_lists_every_algorithm(algorithms, capsys):
     assert main(["algos"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["name", "collection", "action", "spaces"]
+    assert lines[0].split() == ["name", "collection", "action", "spaces", "summary"]
     rows = {line.split()[0]: line for line in lines[1:-1]}
     assert sorted(rows) == ["a2c", "fake", "ppo"]
     assert rows["a2c"].split()[:2] == ["a2c", "rollout"]
     assert "discrete, multi_discrete, box" in rows["a2c"]
-    assert "(Advantage actor-critic: one gradient step per rollout.)" in rows["a2c"]
+    assert rows["a2c"].endswith("Advantage actor-critic: one gradient step per rollout.")
+    assert rows["ppo"].endswith("Proximal Policy Optimization: clipped surrogate, GAE or "
+                                "V-trace, MLP, CNN or LSTM.")  # fmt: skip
     assert rows["fake"].split()[:3] == ["fake", "replay", "box"]
     assert "--algo NAME" in lines[-1]
+
+
+def test_a_broken_plugin_is_listed_as_unavailable(capsys):
+    registry.register_algorithm("broken", "fugu_no_such_module:Algo")
+    try:
+        assert main(["algos"]) == 0
+    finally:
+        registry.unregister_algorithm("broken")
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:-1]}
+    assert "unavailable" in rows["broken"] and rows["ppo"].split()[1] == "rollout"
