@@ -1,7 +1,9 @@
 """Speed probes of the training loop: rollout-only steps per second (policy + envs, no update).
 
 :func:`measure_rollout_sps` builds the same envs, policy and :class:`~fugu.train.loop.Trainer`
-as a run and times :meth:`~fugu.train.loop.Trainer.collect` alone; ``benchmarks/rollout.py``
+as a run and times its collector alone (:meth:`~fugu.train.collect.Collector.collect`: env
+steps, acting, sampling and storage; the epoch's episode bookkeeping and batch building are
+left out, as the update is); ``benchmarks/rollout.py``
 prints its results, and :mod:`fugu.train.benchmark` can call it beside the end-to-end figures.
 """
 
@@ -87,12 +89,12 @@ def measure_rollout_sps(
     )
     trainer = Trainer(envs, PPO(policy, PPOConfig(seed=seed)), config)
     try:
-        trainer.collect()  # warm-up (numba, allocator)
+        trainer.collector.collect()  # warm-up (numba, allocator)
         rates = []
         for _ in range(repeats):
             start = time.perf_counter()
             for _ in range(rollouts_per_repeat):
-                trainer.collect()
+                trainer.collector.collect()
             elapsed = time.perf_counter() - start
             rates.append(rollouts_per_repeat * trainer.batch_size / elapsed)
     finally:
