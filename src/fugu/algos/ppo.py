@@ -28,6 +28,7 @@ from fugu.algos.base import ActOutput, Collection, check_action_space
 from fugu.buffers import Batch
 from fugu.core.errors import APIUsageError
 from fugu.core.schema import Field
+from fugu.models.normalize import RunningNorm
 from fugu.models.optim import AMP_MODES, SCHEDULES, Optimizer, maybe_compile
 from fugu.models.policy import Policy, PolicyConfig, PolicyState, make_policy
 
@@ -77,6 +78,16 @@ class PPOConfig:
     gradients accumulated (the step equals the full-minibatch step). ``None``: no split."""
     norm_adv: bool = True
     """Normalise advantages per minibatch."""
+    norm_reward: bool = False
+    """Scale rewards by the running std of each row's discounted return (reset at episode
+    ends), as SB3's ``VecNormalize`` does; only the learner sees scaled rewards (episode
+    returns stay the env's). The statistics are checkpointed with the weights."""
+    clip_reward: float | None = None
+    """Clip the (scaled) rewards the learner sees to ``[-clip_reward, clip_reward]``."""
+    norm_value: bool = False
+    """Learn values in normalised units: the critic's targets are the returns normalised by
+    their running mean and std (updated after each update); values handed to GAE and to
+    bootstrapping are denormalised."""
     target_kl: float | None = None
     """Stop the epochs of an update early once an epoch's approximate KL exceeds this."""
     amp: str = "none"
@@ -108,6 +119,8 @@ class PPOConfig:
             )
         if self.max_minibatch_size is not None and self.max_minibatch_size < 1:
             raise APIUsageError("PPOConfig.max_minibatch_size must be >= 1 or None")
+        if self.clip_reward is not None and self.clip_reward <= 0:
+            raise APIUsageError("PPOConfig.clip_reward must be > 0 or None")
 
     @property
     def uses_vtrace(self) -> bool:
@@ -177,6 +190,14 @@ class PPO:
             self.policy.forward_train, config.compile
         )
         self.num_updates = 0
+        # Statistics of scaled rewards and normalised values: modules, so they are saved with
+        # the weights. Statistics only change after an update (acting and learning from one
+        # rollout see the same ones).
+        self.reward_norm = (
+            RunningNorm((), clip=None).to(self.device) if config.norm_reward else None
+        )
+        self.value_norm = RunningNorm((), clip=None).to(self.device) if config.norm_value else None
+        self._discounted: Tensor | None = None  # per-row discounted return, for norm_reward
 
     @classmethod
     def build(
@@ -203,8 +224,13 @@ class PPO:
         return fields
 
     def modules(self) -> dict[str, nn.Module]:
-        """``{"policy": policy}``."""
-        return {"policy": self.policy}
+        """``{"policy": policy}``, plus ``reward_norm`` / ``value_norm`` when configured."""
+        modules: dict[str, nn.Module] = {"policy": self.policy}
+        if self.reward_norm is not None:
+            modules["reward_norm"] = self.reward_norm
+        if self.value_norm is not None:
+            modules["value_norm"] = self.value_norm
+        return modules
 
     def initial_state(self, num_rows: int) -> PolicyState:
         """The policy's initial recurrent state (``None`` when feed-forward)."""
@@ -245,13 +271,38 @@ class PPO:
                 logprobs = dist.log_prob(params, actions)
             else:
                 actions, logprobs = dist.sample_with_log_prob(params, self.generator)
-        return ActOutput(actions, {"logprobs": logprobs, "values": values.float()}, state)
+            values = self._denormalized(values.float())
+        return ActOutput(actions, {"logprobs": logprobs, "values": values}, state)
 
     def bootstrap(self, obs: Tensor, state: PolicyState) -> Tensor:
         """Values ``[B]`` of observations (inference mode), e.g. to bootstrap truncations."""
         with torch.inference_mode(), self.optimizer.autocast():
             _, values, _ = self._forward_eval(obs, state)
-        return values.float()
+            return self._denormalized(values.float())
+
+    def _denormalized(self, values: Tensor) -> Tensor:
+        return values if self.value_norm is None else self.value_norm.denormalize(values)
+
+    def scaled_rewards(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """The rewards the learner sees: scaled by the running std of the discounted return
+        (``norm_reward``, statistics updated with this batch first) and clipped
+        (``clip_reward``); the batch's own rewards otherwise."""
+        c = self.config
+        rewards = batch["rewards"]
+        if self.reward_norm is not None:
+            rows = rewards.shape[1]
+            if self._discounted is None or self._discounted.shape[0] != rows:
+                self._discounted = torch.zeros(rows, dtype=torch.float64, device=self.device)
+            dones = batch["terminals"] | batch["truncations"]
+            returns, self._discounted = ops.running_returns(
+                rewards, dones, self._discounted, c.gamma
+            )
+            masks = batch.get("masks")
+            self.reward_norm.update(returns[masks] if masks is not None else returns)
+            rewards = rewards / self.reward_norm.std
+        if c.clip_reward is not None:
+            rewards = rewards.clamp(-c.clip_reward, c.clip_reward)
+        return rewards
 
     value = bootstrap
 
@@ -296,6 +347,9 @@ class PPO:
         masks = batch.get("masks")
         if masks is not None and bool(masks.all()):
             masks = None
+        if self.reward_norm is not None or c.clip_reward is not None:
+            batch = Batch({**batch.data, "rewards": self.scaled_rewards(batch)},
+                          batch.initial_state, batch.info)  # fmt: skip
         with torch.no_grad():
             advantages = self.advantages(batch)
             returns = advantages + batch["values"]
@@ -352,9 +406,17 @@ class PPO:
         self.num_updates += 1
         with torch.no_grad():
             values, targets = batch["values"], returns
+            observations = batch["observations"]
             if masks is not None:
-                values, targets = values[masks], targets[masks]
+                values, targets, observations = values[masks], targets[masks], observations[masks]
             explained = ops.explained_variance(values.flatten(), targets.flatten())
+            # The statistics move only now, so this rollout was acted on and learned from
+            # with the same ones.
+            self.policy.update_obs_norm(
+                observations.reshape(-1, *observations.shape[-self.policy.obs_ndim :])
+            )
+            if self.value_norm is not None:
+                self.value_norm.update(targets.flatten())
         totals = (stats[:5] / stats[5].clamp(min=1)).tolist()
         return {
             "loss/policy": totals[0],
@@ -421,8 +483,11 @@ class PPO:
                 logprobs = dist.log_prob(params, mb["actions"])
                 entropy = dist.entropy(params).mean()
                 pg_loss = ops.ppo_policy_loss(logprobs, mb["logprobs"], adv, c.clip_coef)
+                old_values, targets = mb["values"], mb["returns"]
+                if self.value_norm is not None:  # the critic learns in normalised units
+                    old_values, targets = self.value_norm(old_values), self.value_norm(targets)
                 v_loss = ops.ppo_value_loss(
-                    values, mb["values"], mb["returns"], c.clip_coef if c.clip_vloss else None
+                    values, old_values, targets, c.clip_coef if c.clip_vloss else None
                 )
                 loss = pg_loss - c.ent_coef * entropy + c.vf_coef * v_loss
             count = int(part.numel()) if live is None else int(live.sum())
@@ -458,6 +523,7 @@ class PPO:
             "generator": self.generator.get_state(),
             "cpu_generator": self._cpu_generator.get_state(),
             "num_updates": self.num_updates,
+            "discounted": None if self._discounted is None else self._discounted.clone(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -466,6 +532,8 @@ class PPO:
         self.generator.set_state(state["generator"])
         self._cpu_generator.set_state(state["cpu_generator"])
         self.num_updates = int(state["num_updates"])
+        discounted = state.get("discounted")
+        self._discounted = None if discounted is None else discounted.to(self.device)
 
 
 def _to_float(params: Any) -> Any:

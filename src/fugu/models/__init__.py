@@ -8,6 +8,7 @@ from fugu.models.distributions import (
     MultiCategoricalDistribution,
     make_distribution,
 )
+from fugu.models.normalize import RunningNorm
 from fugu.models.policy import Policy, PolicyConfig, PolicyState, make_policy
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "Policy",
     "PolicyConfig",
     "PolicyState",
+    "RunningNorm",
     "make_distribution",
     "make_policy",
 ]

@@ -25,6 +25,7 @@ from fugu.models.distributions import (
     GaussianDistribution,
     make_distribution,
 )
+from fugu.models.normalize import RunningNorm
 from fugu.ops.activations import fast_tanh
 
 __all__ = ["Policy", "PolicyConfig", "PolicyState", "make_policy"]
@@ -63,6 +64,15 @@ class PolicyConfig:
     """Initial log standard deviation of Box actions."""
     ortho_init: bool = True
     """Orthogonal initialisation (gain sqrt(2) hidden, 0.01 actor, 1 critic)."""
+    separate_critic: bool = False
+    """Give the critic its own encoder (MLP or CNN policies): actor and critic share no
+    weights, so value gradients never move the policy's features."""
+    norm_obs: bool = False
+    """Normalise observations by running mean and std (after ``obs_scale``); the statistics
+    are buffers of the policy, so checkpoints, ``fugu eval`` and exports carry them. The
+    algorithm updates them (PPO: after each update, from the rollout's live samples)."""
+    obs_clip: float = 10.0
+    """Clip normalised observations to ``[-obs_clip, obs_clip]`` (with ``norm_obs``)."""
 
     def __post_init__(self) -> None:
         if self.kind not in ("mlp", "cnn", "lstm"):
@@ -76,10 +86,18 @@ class PolicyConfig:
             )
         if self.hidden_size < 1 or self.num_layers < 0:
             raise APIUsageError("PolicyConfig needs hidden_size >= 1 and num_layers >= 0")
+        if self.separate_critic and self.kind == "lstm":
+            raise APIUsageError(
+                "PolicyConfig.separate_critic is for 'mlp' and 'cnn' policies; an LSTM policy "
+                "shares its core between actor and critic"
+            )
+        if self.obs_clip <= 0:
+            raise APIUsageError("PolicyConfig.obs_clip must be > 0")
 
 
 class Policy(nn.Module):
-    """An actor-critic: encoder, optional LSTM core, and one fused actor+critic head.
+    """An actor-critic: encoder, optional LSTM core, and one fused actor+critic head (or, with
+    ``separate_critic``, an actor and a critic that share nothing).
 
     Build with :func:`make_policy`. ``distribution`` samples and scores the head's parameters.
     """
@@ -102,19 +120,31 @@ class Policy(nn.Module):
         self.obs_scale = float(scale)
         act = _ACTIVATIONS[config.activation]
         use_cnn = config.kind == "cnn" or (config.kind == "lstm" and len(obs_shape) == 3)
-        if use_cnn:
-            if len(obs_shape) != 3:
-                raise APIUsageError(
-                    f"a CNN policy needs [C, H, W] observations, got shape {obs_shape}"
-                )
-            self.encoder, width = _cnn(obs_shape, config, act)
-        else:
-            self.encoder, width = _mlp(int(np.prod(obs_shape)), config, act)
+        if use_cnn and len(obs_shape) != 3:
+            raise APIUsageError(f"a CNN policy needs [C, H, W] observations, got shape {obs_shape}")
+
+        def make_encoder() -> tuple[nn.Module, int]:
+            if use_cnn:
+                return _cnn(obs_shape, config, act)
+            return _mlp(int(np.prod(obs_shape)), config, act)
+
+        self.encoder, width = make_encoder()
+        self.critic_encoder: nn.Module | None = None
+        if config.separate_critic:
+            self.critic_encoder, _ = make_encoder()
+        self.obs_norm: RunningNorm | None = None
+        if config.norm_obs:
+            self.obs_norm = RunningNorm(obs_shape, clip=config.obs_clip)
         self.obs_ndim = len(obs_shape)
         self._act_fn = {"tanh": fast_tanh, "relu": torch.relu, "gelu": F.gelu}[config.activation]
         self._mlp_layers: list[nn.Linear] | None = None
+        self._critic_layers: list[nn.Linear] | None = None
         if not use_cnn:
             self._mlp_layers = [m for m in self.encoder.modules() if isinstance(m, nn.Linear)]
+            if self.critic_encoder is not None:
+                self._critic_layers = [
+                    m for m in self.critic_encoder.modules() if isinstance(m, nn.Linear)
+                ]
         self.lstm: nn.LSTMCell | None = None
         if config.kind == "lstm":
             self.lstm = nn.LSTMCell(width, config.hidden_size)
@@ -129,11 +159,13 @@ class Policy(nn.Module):
             self._init_weights()
 
     def _init_weights(self) -> None:
-        for module in self.encoder.modules():
-            if isinstance(module, (nn.Linear, nn.Conv2d)):
-                nn.init.orthogonal_(module.weight, math.sqrt(2.0))
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        encoders = [self.encoder, *([self.critic_encoder] if self.critic_encoder else [])]
+        for encoder in encoders:
+            for module in encoder.modules():
+                if isinstance(module, (nn.Linear, nn.Conv2d)):
+                    nn.init.orthogonal_(module.weight, math.sqrt(2.0))
+                    if module.bias is not None:
+                        nn.init.zeros_(module.bias)
         with torch.no_grad():
             nn.init.orthogonal_(self.head.weight[: self.num_params], 0.01)
             nn.init.orthogonal_(self.head.weight[self.num_params :], 1.0)
@@ -159,26 +191,55 @@ class Policy(nn.Module):
         keep = (~starts).to(state[0].dtype).unsqueeze(-1)
         return (state[0] * keep, state[1] * keep)
 
-    def encode(self, obs: Tensor) -> Tensor:
-        """Observations ``[B, *obs_shape]`` to features ``[B, width]``."""
+    def preprocess(self, obs: Tensor) -> Tensor:
+        """Observations as the encoders see them: float32, scaled, normalised if configured."""
         x = obs.float() if obs.dtype != torch.float32 else obs
         if self.obs_scale != 1.0:
             x = x * self.obs_scale
-        if self._mlp_layers is not None:  # fast path: no module-call overhead
+        if self.obs_norm is not None:
+            x = self.obs_norm(x)
+        return x
+
+    @torch.no_grad()
+    def update_obs_norm(self, obs: Tensor) -> None:
+        """Merge observations ``[n, *obs_shape]`` into the running statistics (if any)."""
+        if self.obs_norm is not None:
+            x = obs.float() * self.obs_scale if self.obs_scale != 1.0 else obs.float()
+            self.obs_norm.update(x)
+
+    def _run_encoder(self, x: Tensor, encoder: nn.Module, layers: list[nn.Linear] | None) -> Tensor:
+        if layers is not None:  # fast path: no module-call overhead
             x = x.reshape(x.shape[0], -1)
-            for layer in self._mlp_layers:
+            for layer in layers:
                 x = self._act_fn(F.linear(x, layer.weight, layer.bias))
             return x
-        return self.encoder(x)  # type: ignore[no-any-return]
+        return encoder(x)  # type: ignore[no-any-return]
 
-    def decode(self, hidden: Tensor) -> tuple[DistParams, Tensor]:
-        """Features to ``(distribution parameters, values [B])``."""
-        out = F.linear(hidden, self.head.weight, self.head.bias)
-        params = out[:, : self.num_params]
-        values = out[:, self.num_params]
+    def encode(self, obs: Tensor) -> Tensor:
+        """Observations ``[B, *obs_shape]`` to features ``[B, width]``."""
+        return self._run_encoder(self.preprocess(obs), self.encoder, self._mlp_layers)
+
+    def decode(
+        self, hidden: Tensor, critic_hidden: Tensor | None = None
+    ) -> tuple[DistParams, Tensor]:
+        """Features to ``(distribution parameters, values [B])``; with a separate critic the
+        values come from ``critic_hidden``."""
+        if critic_hidden is None:
+            out = F.linear(hidden, self.head.weight, self.head.bias)
+            params, values = out[:, : self.num_params], out[:, self.num_params]
+        else:
+            n = self.num_params
+            params = F.linear(hidden, self.head.weight[:n], self.head.bias[:n])
+            values = F.linear(critic_hidden, self.head.weight[n:], self.head.bias[n:])[:, 0]
         if self.log_std is not None:
             return (params, self.log_std), values
         return params, values
+
+    def _critic_features(self, x: Tensor) -> Tensor | None:
+        """The separate critic's features of preprocessed observations (``None`` if shared)."""
+        if self.critic_encoder is None:
+            return None
+        return self._run_encoder(x, self.critic_encoder, self._critic_layers)
 
     def forward_eval(
         self, obs: Tensor, state: PolicyState = None
@@ -188,14 +249,15 @@ class Policy(nn.Module):
         Recurrent policies take the state of the previous step, already reset where episodes
         started (:meth:`reset_state`); ``None`` means zeros.
         """
-        hidden = self.encode(obs)
+        x = self.preprocess(obs)
+        hidden = self._run_encoder(x, self.encoder, self._mlp_layers)
         if self.lstm is not None:
             if state is None:
                 state = self.initial_state(obs.shape[0], obs.device)
             h, c = self.lstm(hidden, state)
             state = (h, c)
             hidden = h
-        params, values = self.decode(hidden)
+        params, values = self.decode(hidden, self._critic_features(x))
         return params, values, state
 
     def forward_train(

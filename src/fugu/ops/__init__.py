@@ -1,7 +1,13 @@
 """Pure tensor functions: advantages, returns, losses, normalisation."""
 
 from fugu.ops.activations import fast_tanh
-from fugu.ops.advantages import credit_to_live_steps, gae, next_values_from, vtrace
+from fugu.ops.advantages import (
+    credit_to_live_steps,
+    gae,
+    next_values_from,
+    running_returns,
+    vtrace,
+)
 from fugu.ops.distributions import (
     categorical_entropy,
     categorical_log_prob,
@@ -44,5 +50,6 @@ __all__ = [
     "normalize_advantages",
     "ppo_policy_loss",
     "ppo_value_loss",
+    "running_returns",
     "vtrace",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["credit_to_live_steps", "gae", "next_values_from", "vtrace"]
+__all__ = ["credit_to_live_steps", "gae", "next_values_from", "running_returns", "vtrace"]
 
 
 def next_values_from(
@@ -238,3 +238,35 @@ def vtrace(
     deltas = rho * (rewards + gamma * not_terminal * next_values - values)
     decay = (gamma * gae_lambda) * c * (~(terminals | truncations)).to(values.dtype)
     return _discounted_sum(deltas, decay, masks)
+
+
+def running_returns(
+    rewards: Tensor, dones: Tensor, initial: Tensor, gamma: float
+) -> tuple[Tensor, Tensor]:
+    """Each row's discounted return so far, ``R_t = gamma * R_{t-1} + r_t``, reset after
+    episode ends: what reward scaling divides by the running std of (as SB3's
+    ``VecNormalize``).
+
+    Args:
+        rewards: ``[T, N]`` rewards.
+        dones: ``[T, N]`` bool, the step ended its row's episode (the return restarts after).
+        initial: ``[N]`` the returns carried from the previous rollout.
+        gamma: Discount factor.
+
+    Returns:
+        ``([T, N] returns in float64, [N] the returns to carry into the next rollout)``.
+
+    Example:
+        >>> r = torch.ones(3, 1)
+        >>> d = torch.tensor([[False], [True], [False]])
+        >>> out, carry = running_returns(r, d, torch.zeros(1, dtype=torch.float64), 0.5)
+        >>> out.flatten().tolist(), carry.tolist()
+        ([1.0, 1.5, 1.0], [1.0])
+    """
+    returns = torch.empty(rewards.shape, dtype=torch.float64, device=rewards.device)
+    carry = initial.to(torch.float64)
+    for t in range(rewards.shape[0]):
+        carry = carry * gamma + rewards[t].double()
+        returns[t] = carry
+        carry = torch.where(dones[t], torch.zeros_like(carry), carry)
+    return returns, carry

@@ -28,7 +28,7 @@ from fugu.buffers import RolloutStorage, rollout_fields
 from fugu.core.errors import APIUsageError
 from fugu.core.schema import Field
 from fugu.train.policy_map import RowPolicyMap
-from fugu.train.shards import STEP_FIELDS, Shard, env_extra_fields
+from fugu.train.shards import STEP_FIELDS, Shard, action_bounds, env_extra_fields
 
 __all__ = ["Collector"]
 
@@ -98,6 +98,7 @@ class Collector:
         self._act_fields = [n for n in wanted if n not in env_fields]
         self._env_obs_fields = [n for n in wanted if n in env_fields and n not in STEP_FIELDS]
         self._env_step_fields = [n for n in wanted if n in env_fields and n in STEP_FIELDS]
+        self.bounds = action_bounds(env.single_action_space)
         self.bootstraps = self.storage.has_values
         self.store_next_observations = store_next_observations
         self._pool: ThreadPoolExecutor | None = None
@@ -148,10 +149,13 @@ class Collector:
         for name in self._act_fields:
             views[name].copy_(out.fields[name])
         shard.state = out.state
+        env_actions = out.actions
+        if self.bounds is not None:  # Box actions: the env gets them clipped to its bounds
+            env_actions = torch.clamp(env_actions.cpu(), *self.bounds)
         if idx is None:
-            shard.actions.copy_(out.actions)
+            shard.actions.copy_(env_actions)
         else:
-            shard.actions[idx] = out.actions.to("cpu", shard.actions.dtype)
+            shard.actions[idx] = env_actions.to("cpu", shard.actions.dtype)
         for other in self.others[k]:
             rows = other.rows
             other_state = other.actor.reset_state(other.state, other.dones)

@@ -17,6 +17,7 @@ from fugu.algos.base import ActOutput
 from fugu.core.errors import APIUsageError
 from fugu.models import Policy
 from fugu.train.episodes import add_infos
+from fugu.train.shards import action_bounds
 
 __all__ = ["EvalResult", "PolicyActor", "evaluate_policy"]
 
@@ -175,13 +176,17 @@ def _play(
     frames: list[np.ndarray] = []
     recording = render
     state = actor.initial_state(rows)
+    bounds = action_bounds(env.single_action_space)
     if recording:
         frames.append(np.asarray(env.render(0), dtype=np.uint8).copy())
     for _ in range(max_steps):
         out = actor.act(torch.as_tensor(obs, device=device), state, extras, deterministic)
         state = out.state
+        actions = out.actions.cpu()
+        if bounds is not None:
+            actions = torch.clamp(actions, *bounds)
         obs, rewards, terminals, truncations, infos = env.step(
-            out.actions.cpu().numpy().astype(env.actions.dtype, copy=False)
+            actions.numpy().astype(env.actions.dtype, copy=False)
         )
         result.add_infos(infos)
         returns_so_far += rewards

@@ -19,7 +19,14 @@ from fugu.core.errors import APIUsageError
 from fugu.core.registry import make
 from fugu.core.vec import VecEnv
 
-__all__ = ["STEP_FIELDS", "Shard", "env_extra_fields", "make_train_envs", "shard_seeds"]
+__all__ = [
+    "STEP_FIELDS",
+    "Shard",
+    "action_bounds",
+    "env_extra_fields",
+    "make_train_envs",
+    "shard_seeds",
+]
 
 STEP_FIELDS = frozenset({"costs"})
 """Declared env fields that are outcomes of a step (read after it, like ``rewards``). Every
@@ -64,6 +71,27 @@ def shard_seeds(envs: Sequence[Any], seed: int) -> list[int]:
         seeds.append(seed + offset)
         offset += int(getattr(env, "num_copies", env.num_agents))
     return seeds
+
+
+def action_bounds(space: Any) -> tuple[Tensor, Tensor] | None:
+    """``(low, high)`` tensors of a ``Box`` action space with finite bounds, else ``None``:
+    what the env receives is clipped to them (the rollout stores the sampled actions).
+
+    Example:
+        >>> from gymnasium import spaces
+        >>> low, high = action_bounds(spaces.Box(-2.0, 2.0, (1,)))
+        >>> low.tolist(), high.tolist(), action_bounds(spaces.Discrete(3))
+        ([-2.0], [2.0], None)
+    """
+    from gymnasium import spaces
+
+    if not isinstance(space, spaces.Box):
+        return None
+    if not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
+        return None
+    return torch.as_tensor(space.low, dtype=torch.float32), torch.as_tensor(
+        space.high, dtype=torch.float32
+    )
 
 
 def env_extra_fields(env: Any) -> dict[str, Any]:
