@@ -248,6 +248,8 @@ class PufferEnv:
     """
 
     render_mode: str | None = None
+    """``"rgb_array"`` for envs that implement :meth:`render` (set by the base), as Gymnasium's
+    ``RecordVideo`` and SB3's ``VecVideoRecorder`` expect; ``None`` otherwise."""
 
     def __init__(
         self,
@@ -282,6 +284,8 @@ class PufferEnv:
         self.truncations = buffers.truncations
         self.masks = buffers.masks
         self.final_observations = buffers.final_observations
+        if self.render_mode is None and type(self).render is not PufferEnv.render:
+            self.render_mode = "rgb_array"
         self.closed = False
         self._awaiting: str | None = None  # "reset" or "step" between send and recv
         self._started = False  # async_reset() has been called

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,6 +55,28 @@ class EnvSpec:
             return self.entry_point
         module_name, _, attr = self.entry_point.partition(":")
         return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+
+    def make(self, **kwargs: Any) -> Any:
+        """Build the env with the spec's kwargs updated by ``kwargs``.
+
+        ``render_mode`` is accepted by every fugu env: envs that render draw RGB arrays
+        (``render_mode="rgb_array"``, also what they report), so a constructor without that
+        argument gets the rest and ``"rgb_array"`` is checked.
+        """
+        constructor = self.load()
+        kwargs = {**self.kwargs, **kwargs}
+        if "render_mode" in kwargs and not _accepts(constructor, "render_mode"):
+            mode = kwargs.pop("render_mode")
+            if mode not in (None, "rgb_array"):
+                raise APIUsageError(
+                    f"{self.id} renders RGB arrays only: pass render_mode='rgb_array' (or none), "
+                    f"got {mode!r}"
+                )
+            env = constructor(**kwargs)
+            if mode == "rgb_array" and getattr(env, "render_mode", None) != "rgb_array":
+                raise APIUsageError(f"{self.id} cannot render (it has no render(row) method)")
+            return env
+        return constructor(**kwargs)
 
 
 class Registry:
@@ -114,8 +137,7 @@ class Registry:
     def make(self, env_id: str, **kwargs: Any) -> Any:
         """Build ``env_id``: a fugu env, or a Gymnasium id wrapped into the fugu contract."""
         if env_id in self._specs:
-            spec = self._specs[env_id]
-            return spec.load()(**{**spec.kwargs, **kwargs})
+            return self._specs[env_id].make(**kwargs)
         gym_id = _gymnasium_id(env_id)
         if gym_id is None:
             self.spec(env_id)  # raises with suggestions
@@ -123,6 +145,14 @@ class Registry:
         from fugu.core.emulation import GymnasiumPufferEnv  # lazy: emulation pulls gymnasium envs
 
         return GymnasiumPufferEnv.from_id(gym_id, **kwargs)
+
+
+def _accepts(constructor: Callable[..., Any], name: str) -> bool:
+    try:
+        parameters = inspect.signature(constructor).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
 
 
 def _gymnasium_id(env_id: str) -> str | None:

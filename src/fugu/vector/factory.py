@@ -16,7 +16,7 @@ import numpy as np
 
 from fugu.core.env import EnvBuffers, PufferEnv
 from fugu.core.errors import EnvContractError
-from fugu.core.registry import default_registry
+from fugu.core.registry import EnvSpec, default_registry
 
 __all__ = ["EnvFactory"]
 
@@ -38,13 +38,20 @@ class EnvFactory:
 
     env: str | Callable[..., Any]
     kwargs: dict[str, Any] = field(default_factory=dict)
+    spec: EnvSpec | None = field(default=None, compare=False)
+    """The registration of a fugu id, resolved where the factory is made: a worker started
+    with ``spawn`` has a fresh registry, without the ids registered in this process."""
+
+    def __post_init__(self) -> None:
+        if self.spec is None and isinstance(self.env, str) and self.env in default_registry:
+            object.__setattr__(self, "spec", default_registry.spec(self.env))
 
     def target(self) -> Callable[..., Any] | None:
         """The constructor the factory calls (``None`` for Gymnasium ids)."""
         if not isinstance(self.env, str):
             return self.env
-        if self.env in default_registry:
-            return default_registry.spec(self.env).load()
+        if self.spec is not None:
+            return self.spec.load()
         return None
 
     def accepts(self, name: str) -> bool:
@@ -63,7 +70,9 @@ class EnvFactory:
         kwargs = {**self.kwargs, **extra}
         if buffers is not None:
             kwargs["buffers"] = buffers
-        if isinstance(self.env, str):
+        if self.spec is not None:
+            env = self.spec.make(**kwargs)
+        elif isinstance(self.env, str):
             env = default_registry.make(self.env, **kwargs)
         else:
             env = self.env(**kwargs)
