@@ -57,3 +57,79 @@ def test_ids_registered_here_work_in_spawned_workers():
             env.close()
     finally:
         default_registry._specs.pop("interop-bitflip-v0", None)
+
+
+@pytest.mark.parametrize("env_id", ["cartpole-v1", "pendulum-v1", "bitflip-v1"])
+def test_one_row_env_passes_gymnasium_and_sb3_env_checkers(env_id):
+    import warnings
+
+    from gymnasium.utils.env_checker import check_env as gymnasium_check
+
+    from fugu.bridges.gymnasium_env import to_gymnasium_env
+
+    # The checkers raise on contract violations and warn about advice; only these pieces of
+    # advice may remain: unbounded observation boxes (as Gymnasium's own CartPole has) and
+    # SB3's preference for [-1, 1] action boxes (pendulum's torque is in [-2, 2]); and no
+    # alternative render modes to try without a registry spec (fugu envs draw RGB arrays only).
+    advice = ("minimum value is -infinity", "maximum value is infinity", "symmetric and normalized",
+              "not having a spec")  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gymnasium_check(to_gymnasium_env(fugu.make(env_id)), skip_render_check=False)
+        pytest.importorskip("stable_baselines3")
+        from stable_baselines3.common.env_checker import check_env as sb3_check
+
+        sb3_check(to_gymnasium_env(fugu.make(env_id)), warn=True)
+    unexpected = [str(w.message) for w in caught if not any(a in str(w.message) for a in advice)]
+    assert not unexpected
+
+
+def test_episode_end_returns_the_final_observation_and_asks_for_reset():
+    from fugu.bridges.gymnasium_env import to_gymnasium_env
+
+    env = to_gymnasium_env(fugu.make("cartpole-v1"))
+    env.reset(seed=0)
+    for _ in range(500):
+        obs, _, terminated, truncated, _ = env.step(0)  # always left: falls quickly
+        if terminated or truncated:
+            break
+    assert terminated and abs(obs[2]) > 0.2  # the pole angle that ended it, not a fresh start
+    with pytest.raises(APIUsageError, match="reset"):
+        env.step(0)
+    with pytest.raises(APIUsageError, match="one-row"):
+        to_gymnasium_env(fugu.make("cartpole-v1", num_envs=2))
+
+
+def test_eval_renders_a_gymnasium_id(tmp_path, capsys):
+    from fugu.cli.main import main
+
+    run = tmp_path / "run"
+    args = ["train", "CartPole-v1", "--run-dir", str(run), "--quiet", "--env.num-envs", "2",
+            "--train.num-steps", "16", "--train.total-timesteps", "64",
+            "--logging.tensorboard", "false"]  # fmt: skip
+    assert main(args) == 0
+    gif = tmp_path / "eval.gif"
+    argv = ["eval", "CartPole-v1", "--checkpoint", str(run), "--episodes", "1", "--render",
+            "gif", "--output", str(gif), "--max-frames", "20", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    assert gif.is_file() and gif.stat().st_size > 0
+
+
+def test_which_gymnasium_vector_wrappers_work_as_the_docs_say():
+    import gymnasium.wrappers.vector as V
+
+    from fugu.bridges.gymnasium_vector import to_gymnasium_vector
+
+    def vec():
+        return to_gymnasium_vector(fugu.make("cartpole-v1", num_envs=2))
+
+    working = [V.RecordEpisodeStatistics(vec()), V.DictInfoToList(vec()),
+               V.NormalizeReward(vec()), V.ClipReward(vec(), -1.0, 1.0),
+               V.TransformReward(vec(), lambda r: r), V.TransformAction(vec(), lambda a: a)]  # fmt: skip
+    for wrapper in working:
+        wrapper.reset(seed=0)
+        for _ in range(30):
+            wrapper.step(np.zeros(2, dtype=np.int64))
+        wrapper.close()
+    with pytest.raises(ValueError, match="autoreset"):
+        V.NormalizeObservation(vec())

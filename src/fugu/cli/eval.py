@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         kwargs = dict(config.env.kwargs)
         if args.num_envs != 1:
             kwargs["num_envs"] = args.num_envs
+        if args.render is not None:  # Gymnasium envs draw frames only when asked to
+            kwargs["render_mode"] = "rgb_array"
         env = make(args.env, **kwargs)
         try:
             algo, _ = load_algorithm(

@@ -81,7 +81,7 @@ def log_video(
     from fugu.train.evaluate import evaluate_policy
 
     try:
-        env = make(config.env.id, **dict(config.env.kwargs))
+        env = make(config.env.id, **{**config.env.kwargs, "render_mode": "rgb_array"})
     except Exception as error:  # an env that cannot be built alone: skip the video
         _log.warning("no episode video: cannot build %s (%s)", config.env.id, error)
         return {}
