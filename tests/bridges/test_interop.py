@@ -123,9 +123,14 @@ def test_which_gymnasium_vector_wrappers_work_as_the_docs_say():
     def vec():
         return to_gymnasium_vector(fugu.make("cartpole-v1", num_envs=2))
 
-    working = [V.RecordEpisodeStatistics(vec()), V.DictInfoToList(vec()),
-               V.NormalizeReward(vec()), V.ClipReward(vec(), -1.0, 1.0),
-               V.TransformReward(vec(), lambda r: r), V.TransformAction(vec(), lambda a: a)]  # fmt: skip
+    working = [
+        V.RecordEpisodeStatistics(vec()),
+        V.DictInfoToList(vec()),
+        V.NormalizeReward(vec()),
+        V.ClipReward(vec(), -1.0, 1.0),
+        V.TransformReward(vec(), lambda r: r),
+        V.TransformAction(vec(), lambda a: a),
+    ]
     for wrapper in working:
         wrapper.reset(seed=0)
         for _ in range(30):
