@@ -138,3 +138,22 @@ def test_which_gymnasium_vector_wrappers_work_as_the_docs_say():
         wrapper.close()
     with pytest.raises(ValueError, match="autoreset"):
         V.NormalizeObservation(vec())
+
+
+@pytest.mark.parametrize("backend", ["serial", "multiprocessing"])
+def test_train_and_eval_a_pettingzoo_env_named_by_its_entry_point(tmp_path, backend):
+    pytest.importorskip("pettingzoo")
+    from fugu.cli.main import main
+
+    entry = "tests.bridges.test_pettingzoo:Classic"  # a PettingZoo ParallelEnv class
+    run = tmp_path / "run"
+    args = ["train", entry, "--run-dir", str(run), "--quiet", "--env.num-envs", "2",
+            "--env.backend", backend, "--env.threads", "2" if backend != "serial" else "1",
+            "--train.num-steps", "8", "--train.total-timesteps", "64",
+            "--logging.tensorboard", "false"]  # fmt: skip
+    assert main(args) == 0
+    assert main(["eval", entry, "--checkpoint", str(run), "--episodes", "2", "--json"]) == 0
+    with pytest.raises(APIUsageError, match="no attribute"):
+        from fugu.bridges.entry import make_env
+
+        make_env("tests.bridges.test_pettingzoo:NoSuchEnv")

@@ -39,9 +39,9 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from fugu.bridges.entry import make_env as make
     from fugu.checkpoint import find_latest_valid, verify_checkpoint
     from fugu.core.errors import FuguError
-    from fugu.core.registry import make
     from fugu.loggers.media import write_video
     from fugu.train.build import load_algorithm
     from fugu.train.evaluate import evaluate_policy

@@ -10,6 +10,7 @@ import torch
 import fugu.vector
 from fugu.algos.base import Algorithm
 from fugu.algos.registry import get_algorithm
+from fugu.bridges.entry import EntryPointEnv, is_entry_point
 from fugu.loggers import JsonlLogger, Logger, MultiLogger
 from fugu.train.experiment import ExperimentConfig
 from fugu.train.loop import Trainer, make_train_envs
@@ -34,6 +35,18 @@ def build_env(
     rows = env.num_envs if num_envs is None else num_envs
     seed = config.train.seed if seed is None else seed
     kwargs = dict(env.kwargs)
+    if is_entry_point(env.id):  # "package.module:factory": any env a factory returns
+        backend = "serial" if env.backend in ("auto", "native") else env.backend
+        return [
+            fugu.vector.make(
+                EntryPointEnv(env.id),
+                num_envs=rows,
+                backend=backend,
+                num_workers=env.threads if env.threads > 1 else None,
+                seed=seed,
+                env_kwargs=kwargs,
+            )
+        ]
     native = env.backend == "native" or (
         env.backend == "auto" and EnvFactory(env.id, kwargs).accepts("num_envs")
     )

@@ -77,7 +77,7 @@ def log_video(
     logger: Logger, config: ExperimentConfig, algo: Algorithm, step: int
 ) -> dict[str, float]:
     """Play one episode on a fresh env, log its frames as a video; return ``eval/`` metrics."""
-    from fugu.core.registry import make
+    from fugu.bridges.entry import make_env as make
     from fugu.train.evaluate import evaluate_policy
 
     try:
