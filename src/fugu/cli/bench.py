@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "hpo": ("fugu.cli.bench_hpo", "Protein vs Random/Sobol/Optuna TPE on cost-aware problems"),
     "train": ("fugu.cli.bench_train", "fugu PPO vs Stable-Baselines3 PPO on CartPole, many seeds"),
     "rollout": ("fugu.cli.bench_rollout", "the trainer's collection alone (env + policy), steps/s"),
+    "zoo": ("fugu.cli.bench_zoo", "fugu PPO vs SB3 PPO (rl-zoo3 settings) on classic control"),
 }
 
 
