@@ -23,6 +23,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "eval": ("fugu.cli.eval", "evaluate a checkpoint: episode returns, gif/mp4 rendering"),
     "sweep": ("fugu.cli.sweep", "hyperparameter search over training runs (Protein, cost-aware)"),
+    "export": (
+        "fugu.cli.export",
+        "export a policy: ONNX, numpy-only or pure-Python, parity-checked",
+    ),
 }
 
 

@@ -1,0 +1,185 @@
+"""``export(checkpoint, format, output)``: a trained policy out of fugu, with a parity report.
+
+Every export is checked against torch before it is returned: the exported actor and the
+policy's own deterministic action are compared on ``num_samples`` random observations (drawn
+from the observation space, unbounded dimensions from a standard normal scaled by 3) and on
+observations recorded by playing the env with the policy: the largest absolute difference of
+the head's outputs and the fraction of equal actions.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fugu.core.errors import APIUsageError
+from fugu.export.codegen import numpy_source, python_source
+from fugu.export.graph import ActorGraph, actor_graph
+from fugu.export.onnx import export_onnx, onnx_act
+
+__all__ = ["FORMATS", "ExportResult", "export", "parity", "random_observations"]
+
+FORMATS = ("onnx", "numpy", "python")
+"""Export targets."""
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export` wrote and how closely it matches torch."""
+
+    path: str
+    format: str
+    size_bytes: int
+    num_observations: int
+    max_abs_error: float
+    action_agreement: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        return asdict(self)
+
+
+def random_observations(space: Any, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` observations from ``space``'s bounds (unbounded dimensions: normal, std 3)."""
+    rng = np.random.default_rng(seed)
+    low = np.broadcast_to(np.asarray(space.low, np.float64), space.shape)
+    high = np.broadcast_to(np.asarray(space.high, np.float64), space.shape)
+    bounded = np.isfinite(low) & np.isfinite(high)
+    normal = rng.normal(0.0, 3.0, (n, *space.shape))
+    uniform = rng.uniform(
+        np.where(bounded, low, 0.0), np.where(bounded, high, 1.0), (n, *space.shape)
+    )
+    return np.where(bounded, uniform, normal).astype(np.float32)  # type: ignore[no-any-return]
+
+
+def _torch_reference(policy: Any, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    with torch.inference_mode():
+        params, _, _ = policy.forward_eval(torch.from_numpy(obs))
+        actions = policy.distribution.mode(params)
+        head = params[0] if isinstance(params, tuple) else params
+    actions_np = actions.numpy()
+    if hasattr(policy.action_space, "low"):
+        space = policy.action_space
+        actions_np = np.clip(actions_np, space.low, space.high)
+    return actions_np, head.float().numpy()
+
+
+def parity(
+    policy: Any, run: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], obs: np.ndarray
+) -> tuple[float, float]:
+    """``(max abs error of the head's outputs, action agreement)`` of ``run`` against torch."""
+    want_actions, want_params = _torch_reference(policy, obs)
+    got_actions, got_params = run(obs)
+    error = float(np.max(np.abs(np.asarray(got_params, np.float64) - want_params)))
+    got = np.asarray(got_actions).reshape(len(obs), -1)
+    want = want_actions.reshape(len(obs), -1)
+    if np.issubdtype(want.dtype, np.floating):
+        same = np.all(np.abs(got - want) <= 1e-5, axis=-1)
+    else:
+        same = np.all(got == want, axis=-1)
+    return error, float(np.mean(same))
+
+
+def _load_module(path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(f"fugu_export_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.pop(spec.name, None)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _runner(fmt: str, path: Path, graph: ActorGraph) -> Callable[[np.ndarray], Any]:
+    if fmt == "onnx":
+        return lambda obs: onnx_act(path, obs)
+    module = _load_module(path)
+    if fmt == "numpy":
+        return lambda obs: (module.act(obs), module.params(obs))
+
+    def run_python(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = [row.reshape(-1).tolist() for row in obs]
+        return np.array([module.act(r) for r in rows]), np.array([module.params(r) for r in rows])
+
+    return run_python
+
+
+def export(
+    checkpoint: str | Path,
+    format: str,
+    output: str | Path,
+    *,
+    num_samples: int = 1000,
+    recorded_steps: int = 200,
+    seed: int = 0,
+) -> ExportResult:
+    """Export the policy of a checkpoint (or a run dir's latest) and check it against torch.
+
+    Args:
+        checkpoint: A checkpoint directory or a run dir.
+        format: One of :data:`FORMATS`.
+        output: The file to write.
+        num_samples: Random observations of the parity check.
+        recorded_steps: Env steps played by the policy whose observations are checked too.
+        seed: Seed of the random observations and the recording.
+    """
+    from fugu.bridges.entry import make_env
+    from fugu.checkpoint import find_latest_valid
+    from fugu.train.build import load_algorithm
+    from fugu.train.experiment import ExperimentConfig
+
+    if format not in FORMATS:
+        raise APIUsageError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    path = Path(checkpoint)
+    if not (path / "manifest.json").is_file():
+        found = find_latest_valid(path) if path.exists() else None
+        if found is None:
+            raise APIUsageError(f"no valid checkpoint at {path}")
+        path = found
+    manifest = json.loads((path / "manifest.json").read_text())
+    env_id = ExperimentConfig.from_dict(manifest.get("config", {})).env.id
+    env = make_env(env_id)
+    try:
+        algo, _ = load_algorithm(path, env.single_observation_space, env.single_action_space, "cpu")
+        policy = algo.modules().get("policy")
+        if policy is None:
+            raise APIUsageError(
+                f"the {algo.name} checkpoint has no 'policy' module to export "
+                f"(it has {sorted(algo.modules())})"
+            )
+        policy = policy.eval()
+        recorded = _record(env, policy, recorded_steps, seed)
+    finally:
+        env.close()
+    graph = actor_graph(policy)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if format == "onnx":
+        export_onnx(graph, output)
+    else:
+        source = numpy_source(graph) if format == "numpy" else python_source(graph)
+        output.write_text(source, "utf-8")
+    observations = np.concatenate(
+        [random_observations(env.single_observation_space, num_samples, seed), recorded]
+    )
+    error, agreement = parity(policy, _runner(format, output, graph), observations)
+    return ExportResult(str(output), format, output.stat().st_size, len(observations), error,
+                        agreement)  # fmt: skip
+
+
+def _record(env: Any, policy: Any, steps: int, seed: int) -> np.ndarray:
+    """Observations met by playing ``policy``'s mode on ``env`` for ``steps`` steps."""
+    obs, _ = env.reset(seed)
+    seen = []
+    for _ in range(steps):
+        seen.append(np.array(obs, np.float32, copy=True))
+        actions, _ = _torch_reference(policy, np.asarray(obs, np.float32))
+        obs, *_ = env.step(actions.astype(env.actions.dtype).reshape(env.actions.shape))
+    return np.concatenate(seen) if seen else np.zeros((0, *env.single_observation_space.shape))

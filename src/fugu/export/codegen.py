@@ -1,0 +1,203 @@
+"""Dependency-free runtimes: an exported policy as one Python file, numpy-only or pure Python.
+
+Both files hold the weights and an ``act(obs, action_mask=None)`` function computing
+:func:`fugu.export.graph.act`: the numpy file takes ``[B, *obs_shape]`` arrays, the pure-Python
+file one observation (a flat list of floats) and returns one action (an int, a list of ints,
+or a list of floats), with nothing to import but ``math``: the form that also runs on
+MicroPython.
+
+Example:
+    >>> from gymnasium import spaces
+    >>> from fugu.models import PolicyConfig, make_policy
+    >>> from fugu.export.graph import actor_graph
+    >>> graph = actor_graph(make_policy(spaces.Box(-1, 1, (3,)), spaces.Discrete(2),
+    ...                                 PolicyConfig(hidden_size=4)))
+    >>> namespace = {}
+    >>> exec(python_source(graph), namespace)
+    >>> namespace["act"]([0.0, 0.5, -0.5]) in (0, 1)
+    True
+"""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+
+from fugu.export.graph import ActorGraph
+
+__all__ = ["numpy_source", "python_source"]
+
+_HEADER = '''"""A policy exported by fugu ({what}). Observations: {obs_shape}; actions: {kind}.
+
+``act(obs, action_mask=None)``: deterministic actions ({doc}).
+"""
+'''
+
+
+def _constants(graph: ActorGraph) -> dict[str, object]:
+    return {
+        "OBS_SCALE": graph.obs_scale,
+        "NORM_CLIP": graph.norm_clip,
+        "ACTIVATION": graph.activation,
+        "KIND": graph.kind,
+        "NVEC": list(graph.nvec),
+    }
+
+
+def _b64(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array, np.float32).tobytes()).decode("ascii")
+
+
+_NUMPY_BODY = '''
+def _array(text, shape):
+    return np.frombuffer(base64.b64decode(text), np.float32).reshape(shape)
+
+
+def _activate(x):
+    if ACTIVATION == "tanh":
+        return np.tanh(x)
+    if ACTIVATION == "relu":
+        return np.maximum(x, 0.0)
+    erf = np.vectorize(math.erf, otypes=[np.float64])
+    return (0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))).astype(np.float32)
+
+
+LAYERS = [(_array(w, ws), _array(b, (ws[0],))) for w, ws, b in _LAYERS]
+HEAD_W, HEAD_B = _array(*_HEAD_W), _array(*_HEAD_B)
+NORM_MEAN = None if _NORM_MEAN is None else _array(*_NORM_MEAN)
+NORM_STD = None if _NORM_STD is None else _array(*_NORM_STD)
+LOW = None if _LOW is None else _array(*_LOW)
+HIGH = None if _HIGH is None else _array(*_HIGH)
+
+
+def params(obs):
+    """The actor head's outputs [B, n] for observations [B, *obs_shape]."""
+    x = np.asarray(obs, np.float32).reshape(len(obs), -1) * np.float32(OBS_SCALE)
+    if NORM_MEAN is not None:
+        x = (x - NORM_MEAN) / NORM_STD
+        if NORM_CLIP is not None:
+            x = np.clip(x, -NORM_CLIP, NORM_CLIP)
+    for weight, bias in LAYERS:
+        x = _activate(x @ weight.T + bias)
+    return (x @ HEAD_W.T + HEAD_B).astype(np.float32)
+
+
+def act(obs, action_mask=None):
+    """Deterministic actions for observations [B, *obs_shape]."""
+    out = params(obs)
+    if KIND == "box":
+        return np.clip(out, LOW, HIGH)
+    if action_mask is not None:
+        out = np.where(np.asarray(action_mask, bool), out, -np.inf)
+    parts, start = [], 0
+    for n in NVEC:
+        parts.append(out[:, start : start + n].argmax(-1))
+        start += n
+    actions = np.stack(parts, -1)
+    return actions[:, 0] if KIND == "discrete" else actions
+'''
+
+
+def numpy_source(graph: ActorGraph, what: str = "numpy runtime") -> str:
+    """A Python module that needs only numpy (weights embedded, base64 float32)."""
+
+    def spec(array: np.ndarray | None) -> str:
+        return "None" if array is None else repr((_b64(array), tuple(array.shape)))
+
+    layers = ",\n    ".join(repr((_b64(w), tuple(w.shape), _b64(b))) for w, b in graph.layers)
+    lines = [
+        _HEADER.format(
+            what=what, obs_shape=graph.obs_shape, kind=graph.kind, doc="numpy arrays in, batched"
+        ),
+        "import base64\nimport math\n\nimport numpy as np\n",
+        *(f"{k} = {v!r}" for k, v in _constants(graph).items()),
+        f"_LAYERS = [\n    {layers},\n]",
+        f"_HEAD_W = {spec(graph.head_weight)}",
+        f"_HEAD_B = {spec(graph.head_bias)}",
+        f"_NORM_MEAN = {spec(graph.norm_mean)}",
+        f"_NORM_STD = {spec(graph.norm_std)}",
+        f"_LOW = {spec(graph.low)}",
+        f"_HIGH = {spec(graph.high)}",
+        _NUMPY_BODY,
+    ]
+    return "\n".join(lines)
+
+
+_PYTHON_BODY = '''
+
+def _activate(v):
+    if ACTIVATION == "tanh":
+        return math.tanh(v)
+    if ACTIVATION == "relu":
+        return v if v > 0.0 else 0.0
+    return 0.5 * v * (1.0 + math.erf(v / math.sqrt(2.0)))
+
+
+def _dense(x, weight, bias, activate):
+    out = []
+    for row, b in zip(weight, bias):
+        s = b
+        for w, v in zip(row, x):
+            s += w * v
+        out.append(_activate(s) if activate else s)
+    return out
+
+
+def params(obs):
+    """The actor head's outputs for one flat observation (a list of floats)."""
+    x = [float(v) * OBS_SCALE for v in obs]
+    if NORM_MEAN is not None:
+        x = [(v - m) / s for v, m, s in zip(x, NORM_MEAN, NORM_STD)]
+        if NORM_CLIP is not None:
+            x = [min(max(v, -NORM_CLIP), NORM_CLIP) for v in x]
+    for weight, bias in LAYERS:
+        x = _dense(x, weight, bias, True)
+    return _dense(x, HEAD_W, HEAD_B, False)
+
+
+def act(obs, action_mask=None):
+    """The deterministic action for one flat observation."""
+    out = params(obs)
+    if KIND == "box":
+        return [min(max(v, lo), hi) for v, lo, hi in zip(out, LOW, HIGH)]
+    actions, start = [], 0
+    for n in NVEC:
+        best, best_value = 0, None
+        for i in range(n):
+            if action_mask is not None and not action_mask[start + i]:
+                continue
+            if best_value is None or out[start + i] > best_value:
+                best, best_value = i, out[start + i]
+        actions.append(best)
+        start += n
+    return actions[0] if KIND == "discrete" else actions
+'''
+
+
+def python_source(graph: ActorGraph, what: str = "pure Python runtime") -> str:
+    """A Python module with no import but ``math`` (weights as nested lists of floats)."""
+
+    def lst(array: np.ndarray | None) -> str:
+        return "None" if array is None else repr(np.asarray(array, np.float64).tolist())
+
+    layers = ",\n    ".join(f"({lst(w)}, {lst(b)})" for w, b in graph.layers)
+    lines = [
+        _HEADER.format(
+            what=what,
+            obs_shape=graph.obs_shape,
+            kind=graph.kind,
+            doc="one flat observation in, one action out",
+        ),
+        "import math\n",
+        *(f"{k} = {v!r}" for k, v in _constants(graph).items()),
+        f"LAYERS = [\n    {layers},\n]",
+        f"HEAD_W = {lst(graph.head_weight)}",
+        f"HEAD_B = {lst(graph.head_bias)}",
+        f"NORM_MEAN = {lst(graph.norm_mean)}",
+        f"NORM_STD = {lst(graph.norm_std)}",
+        f"LOW = {lst(graph.low)}",
+        f"HIGH = {lst(graph.high)}",
+        _PYTHON_BODY,
+    ]
+    return "\n".join(lines)
