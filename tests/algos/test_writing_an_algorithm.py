@@ -94,8 +94,10 @@ def test_trains_through_the_cli_learns_the_probe_and_checkpoints_its_modules(ful
     assert config["train"]["algo"] == "a2c" and config["a2c"]["learning_rate"] == 1e-2
 
     weights = load_file(Path(summary["checkpoint"]) / "weights.safetensors")
+    policy_config = PolicyConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                    for k, v in config["policy"].items()})  # fmt: skip
     algo = a2c.A2C.build(a2c.A2CConfig(), spaces.Box(-1, 1, (1,)), spaces.Discrete(2),
-                         PolicyConfig())  # fmt: skip
+                         policy_config)  # fmt: skip
     assert set(weights) == {f"policy.{key}" for key in algo.policy.state_dict()}
 
     capsys.readouterr()
