@@ -177,6 +177,12 @@ def run(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     try:
+        if args.epochs is not None and args.epochs < 1:
+            raise FuguError(f"--epochs must be >= 1, got {args.epochs}")
+        if args.summary_json:
+            from fugu.train.validate import check_writable
+
+            check_writable(args.summary_json, "--summary-json")
         config = build_config(args)
     except FuguError as error:
         print(f"fugu train: error: {error}", file=sys.stderr)
@@ -229,29 +235,50 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(summary: Any, args: argparse.Namespace) -> None:
-    solved = (
-        f"solved at step {summary.steps_to_solve} after {summary.time_to_solve_s:.1f}s"
-        if summary.solved
-        else "not solved"
-    )
     final = "n/a" if summary.final_return is None else f"{summary.final_return:.1f}"
     finished = summary.timesteps >= summary.total_timesteps
-    state = "interrupted" if summary.interrupted else ("done" if finished else "stopped")
-    print(
-        f"{state}: {summary.timesteps} steps in {summary.wall_s:.1f}s "
-        f"({summary.sps:,.0f} steps/s), mean return {final}, {solved}"
+    if summary.interrupted:
+        state = "interrupted"
+    elif summary.stopped_on_solve:
+        state = "solved, stopped"
+    else:
+        state = "done" if finished else "stopped"
+    warmup = (
+        f", first epoch's {summary.warmup_s:.1f}s (env kernels compiling/loading) excluded"
+        if summary.warmup_s
+        else ""
     )
+    print(
+        f"{state}: {summary.timesteps:,} steps in {summary.wall_s:.1f}s "
+        f"({summary.sps:,.0f} steps/s{warmup})"
+    )
+    if summary.solved:
+        print(
+            f"first solved: step {summary.steps_to_solve:,} after {summary.time_to_solve_s:.1f}s"
+            " of training"
+        )
+    verdict = (
+        "solved"
+        if summary.solved_at_end
+        else ("no longer solved" if summary.solved else "not solved")
+    )
+    print(f"final:       mean return {final} (last 100 episodes), {verdict}")
+    if summary.best_return is not None:
+        print(f"best:        mean return {summary.best_return:.1f} at step {summary.best_step:,}")
     for skipped in summary.skipped_checkpoints:
         print(f"skipped:     {skipped}")
     if summary.resumed_from:
         print(f"resumed:     {summary.resumed_from}")
     print(f"run dir:     {summary.run_dir}")
-    print(f"checkpoint:  {summary.checkpoint}")
+    print(f"checkpoint:  {summary.checkpoint} (latest)")
+    if summary.best_checkpoint:
+        print(f"best ckpt:   {summary.best_checkpoint}")
     print(f"metrics:     {summary.run_dir}/metrics.jsonl")
     print(f"tensorboard: tensorboard --logdir {summary.run_dir}")
-    if summary.checkpoint:
-        print(f"evaluate:    fugu eval {summary.env} --checkpoint {summary.checkpoint}")
-    if summary.interrupted or not finished:
+    evaluated = summary.best_checkpoint or summary.checkpoint
+    if evaluated:
+        print(f"evaluate:    fugu eval --checkpoint {evaluated}")
+    if summary.interrupted or (not finished and not summary.stopped_on_solve):
         print(f"resume:      fugu train {args.env} --run-dir {summary.run_dir} --resume latest")
 
 
@@ -312,9 +339,16 @@ class _Dashboard:
             rollout, update = m.get("perf/rollout_s", 0.0), m.get("perf/update_s", 0.0)
             share = 100.0 * rollout / max(rollout + update, 1e-9)
             avg_sps = p.global_step / max(p.elapsed_s, 1e-9)
-            solved = (
-                "[green]solved[/green]" if p.solved else f"target {self.config.env.solve_threshold}"
-            )
+            target = self.config.env.solve_threshold
+            if p.solved_now:
+                solved = "[green]solved[/green]"
+            elif p.solved:
+                solved = (
+                    f"[yellow]below target {target}[/yellow] (first solved at step "
+                    f"{p.steps_to_solve:,})"
+                )
+            else:
+                solved = f"target {target}"
             table.add_row(
                 "[bold]steps/s",
                 f"{m.get('perf/sps', 0.0):,.0f} (avg {avg_sps:,.0f})",
@@ -327,10 +361,7 @@ class _Dashboard:
                 "[bold]episodes",
                 f"{m.get('env/num_episodes', 0.0):.0f} this epoch",
             )
-            cells = [
-                (f"[bold]{key}", _format_metric(m.get(key)))
-                for key in self.algo_metrics
-            ]
+            cells = [(f"[bold]{key}", _format_metric(m.get(key))) for key in self.algo_metrics]
             for left, right in itertools.zip_longest(cells[0::2], cells[1::2], fillvalue=("", "")):
                 table.add_row(*left, *right)
             table.add_row(

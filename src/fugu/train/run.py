@@ -7,6 +7,7 @@
 
 Stopping: pass a ``threading.Event`` as ``stop``; once set, the run finishes its current epoch,
 writes a checkpoint and returns with ``interrupted=True``. The CLI sets it on the first Ctrl-C.
+With ``train.stop_on_solve`` the run also ends at the epoch that first meets the solve threshold.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fugu.core.errors import APIUsageError
 from fugu.train.build import build_env, build_trainer, make_logger
 from fugu.train.experiment import ExperimentConfig
 from fugu.train.run_dir import open_run, resolve_resume, resolve_run_dir
@@ -31,6 +33,7 @@ from fugu.train.session import (
     every,
     load_module_weights,
 )
+from fugu.train.validate import check_device, check_env_id, check_writable
 
 __all__ = [
     "EpochContext",
@@ -79,10 +82,25 @@ def train(
     Returns:
         A :class:`TrainSummary` (also written to ``run_dir/summary.json``).
     """
-    directory, resume_from, checkpoint, skipped = open_run(config, run_dir, run_name, root)
+    # Everything that can be wrong is checked before the run folder exists.
+    check_device(config.train.device)
+    check_env_id(config.env.id)
+    check_writable(run_dir if run_dir is not None else root, "the run dir")
+    if not quiet:
+        _log.info("building %s (env kernels compile on the first run only)", config.env.id)
+    trainer = build_trainer(config, **(trainer_kwargs or {}))
+    try:
+        directory, resume_from, checkpoint, skipped = open_run(config, run_dir, run_name, root)
+        if checkpoint is not None and "trainer" not in checkpoint.state:
+            raise APIUsageError(
+                f"cannot resume {resume_from}: a best checkpoint holds weights only (for fugu "
+                "eval and fugu.load); resume from the run dir instead"
+            )
+    except BaseException:
+        trainer.close()
+        raise
     if not quiet:
         _log.info("run dir: %s", directory)
-    trainer = build_trainer(config, **(trainer_kwargs or {}))
     record = RunRecord()
     if checkpoint is not None:
         load_module_weights(trainer.algo.modules(), checkpoint.weights)
@@ -107,8 +125,13 @@ def train(
             if stop is not None and stop.is_set():
                 interrupted = True
                 break
+            if session.stopped_on_solve:
+                if not quiet:
+                    _log.info("solved: stopping (train.stop_on_solve)")
+                break
         if session.saved_epoch != trainer.epoch:
             session.save()
+        session.save_best(final=True)
     finally:
         session.close()
         logger.close()
