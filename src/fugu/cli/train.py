@@ -72,9 +72,19 @@ def _accept_overrides(parser: argparse.ArgumentParser) -> None:
         args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
         tokens = list(sys.argv[1:] if args is None else args)
+        seen["algo"] = _algo_in(tokens, split_overrides(tokens)[0])
+        tokens = expand_aliases(tokens, seen["algo"])
         overrides, rest = split_overrides(tokens)
-        seen["algo"] = _algo_in(tokens, overrides)
         result, extras = original_parse(rest, namespace)
+        unknown = [token for token in extras if token.startswith("-")]
+        if unknown:
+            from fugu.core.errors import FuguError
+            from fugu.train.aliases import resolve_key
+
+            try:
+                resolve_key(unknown[0], seen["algo"])
+            except FuguError as error:
+                parser.error(str(error))
         result.overrides = overrides
         return result, extras
 
@@ -85,6 +95,37 @@ def _accept_overrides(parser: argparse.ArgumentParser) -> None:
 
     parser.parse_known_args = parse_known_args  # type: ignore[method-assign,assignment]
     parser.format_help = format_help  # type: ignore[method-assign]
+
+
+_ALIAS_FLAGS = (
+    "--lr",
+    "--learning-rate",
+    "--total-timesteps",
+    "--timesteps",
+    "--num-envs",
+    "--device",
+    "--num-steps",
+    "--gamma",
+)
+
+
+def expand_aliases(tokens: Sequence[str], algo: str = "ppo") -> list[str]:
+    """Short flags as their ``--section.key`` (see :data:`fugu.train.aliases.ALIASES`).
+
+    Example:
+        >>> expand_aliases(["cartpole-v1", "--lr", "1e-3", "--device=cpu"])
+        ['cartpole-v1', '--ppo.learning-rate', '1e-3', '--train.device=cpu']
+    """
+    from fugu.train.aliases import ALIASES
+
+    result = []
+    for token in tokens:
+        flag, eq, value = token.partition("=")
+        if flag in _ALIAS_FLAGS:
+            key = ALIASES[flag[2:].replace("-", "_")].format(algo=algo)
+            flag = "--" + key.replace("_", "-")
+        result.append(flag + eq + value)
+    return result
 
 
 def split_overrides(tokens: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -145,13 +186,18 @@ def _describe_options(algo: str = "ppo") -> str:
 
 def build_config(args: argparse.Namespace) -> Any:
     """The :class:`~fugu.train.experiment.ExperimentConfig` the arguments describe."""
+    from fugu.train.aliases import resolve_key
     from fugu.train.experiment import ExperimentConfig, section_type
     from fugu.train.fields import field_types
 
     overrides = list(args.overrides)
+    algo = args.algo or _algo_in([], overrides)
+    for flag in overrides[0::2]:
+        resolve_key(flag, algo)  # unknown options: a message with the closest ones
     if args.algo is not None:
         overrides = ["--train.algo", args.algo, *overrides]
     if args.resume is not None:
+        _check_resume(args.resume)
         overrides += ["--checkpoint.resume", str(args.resume)]
     config = ExperimentConfig.from_preset(args.env, overrides, preset=args.preset)
     if args.seed is not None:
@@ -160,6 +206,25 @@ def build_config(args: argparse.Namespace) -> Any:
             seeds[f"{config.algo}.seed"] = args.seed
         config = config.with_overrides(seeds)
     return config
+
+
+def _check_resume(value: str) -> None:
+    """``--resume`` is a mode or an existing path (``lastest`` is not taken for a path)."""
+    import difflib
+    from pathlib import Path
+
+    from fugu.core.errors import APIUsageError
+
+    modes = ("auto", "latest", "never")
+    if value in modes or Path(value).exists():
+        return
+    close = difflib.get_close_matches(value, modes, n=1)
+    hint = f"did you mean --resume {close[0]}? " if close else ""
+    raise APIUsageError(
+        f"--resume {value}: not a mode ({', '.join(modes)}) nor an existing checkpoint or run "
+        f"dir; {hint}"
+        "pass a checkpoint directory or a run dir to resume it"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

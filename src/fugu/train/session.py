@@ -4,15 +4,17 @@ After every epoch a :class:`Session` logs the trainer's metrics (plus ``env/mean
 and the callbacks' metrics) to every sink, every ``logging.histogram_interval`` epochs
 histograms of weights, gradients and actions, every ``logging.video_interval`` epochs an
 episode video, and checks the solve criterion: the mean return of exactly the last 100
-episodes ``>= env.solve_threshold`` (``train.stop_on_solve`` ends the run there).
+episodes ``>= env.solve_threshold``. ``train.stop_on_solve`` ends the run there once the
+policy's deterministic play confirms it (:data:`SOLVE_CHECK_EPISODES` episodes on a fresh env:
+a sampling policy can meet the threshold while its mode does not).
 Checkpoints hold every module the algorithm owns, by name (``<module>.<parameter>`` in the
 safetensors file), and the trainer's other state.
 
 Besides the newest ``checkpoint.keep_last`` checkpoints, the run always keeps its **best**
 one in ``checkpoints/best/``: the weights of the epoch with the highest mean return over a
-full window of 100 episodes (kept in memory when they improve, written with the next
-checkpoint). It holds weights for evaluation and inference, not the trainer's state:
-resume from the run dir, not from ``best``.
+full window of 100 episodes, or the confirmed solving policy of a run stopped on solve (kept
+in memory when they improve, written with the next checkpoint). It holds weights for
+evaluation and inference, not the trainer's state: resume from the run dir, not from ``best``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from fugu.train.validate import describe_space
 
 __all__ = [
     "BEST_DIR",
+    "SOLVE_CHECK_EPISODES",
     "SOLVE_WINDOW",
     "Callback",
     "EpochContext",
@@ -50,6 +53,10 @@ __all__ = [
 
 SOLVE_WINDOW = 100
 """Episodes averaged by the solve criterion."""
+SOLVE_CHECK_EPISODES = 10
+"""Deterministic episodes played to confirm a solve before ``train.stop_on_solve`` stops."""
+SOLVE_CHECK_INTERVAL = 5
+"""Epochs between two such checks after one that failed."""
 BEST_DIR = "best"
 """Subdirectory of ``checkpoints/`` holding the best checkpoint (``best/step-<N>/``)."""
 
@@ -189,6 +196,8 @@ class TrainSummary:
     best_checkpoint: str | None = None
     """The checkpoint of ``best_return`` (``checkpoints/best/step-<N>``)."""
     stopped_on_solve: bool = False
+    solve_check_return: float | None = None
+    """With ``train.stop_on_solve``: the deterministic evaluation that confirmed the solve."""
     warmup_s: float = 0.0
     """Seconds of this session's first epoch, which includes compiling (first run) or loading
     (later runs) the env's numba kernels; ``sps`` and ``time_to_solve_s`` exclude it."""
@@ -208,6 +217,7 @@ class RunRecord:
     best_return: float | None = None
     best_step: int | None = None
     best_checkpoint: str | None = None
+    solve_check_return: float | None = None
 
 
 class Session:
@@ -234,6 +244,7 @@ class Session:
         self.best_weights: dict[str, torch.Tensor] | None = None
         self.stopped_on_solve = False
         self.warmup_s: float | None = None
+        self.next_solve_check = 0
         self.warm_step = trainer.global_step
 
     def elapsed(self) -> float:
@@ -258,9 +269,22 @@ class Session:
         if full and record.steps_to_solve is None and mean_return >= config.solve_threshold:
             record.time_to_solve_s = self.elapsed()
             record.steps_to_solve = trainer.global_step
-            self.stopped_on_solve = config.train.stop_on_solve
+        if (
+            config.train.stop_on_solve
+            and record.steps_to_solve is not None
+            and full
+            and mean_return >= config.solve_threshold
+            and trainer.epoch >= self.next_solve_check
+        ):
+            verified = self.verify_solved()
+            metrics["eval/solve_check_return"] = verified
+            if verified >= config.solve_threshold:
+                self.stopped_on_solve = True
+                record.solve_check_return = verified
+            else:  # the sampling policy solves it, its mode does not yet: train on
+                self.next_solve_check = trainer.epoch + SOLVE_CHECK_INTERVAL
         improved = record.best_return is None or mean_return > record.best_return
-        if full and not math.isnan(mean_return) and improved:
+        if self.stopped_on_solve or (full and not math.isnan(mean_return) and improved):
             record.best_return = mean_return
             record.best_step = trainer.global_step
             self.best_weights = {
@@ -295,6 +319,34 @@ class Session:
             record.steps_to_solve,
             config.solve_threshold,
         )
+
+    def verify_solved(self) -> float:
+        """Mean return of :data:`SOLVE_CHECK_EPISODES` deterministic episodes on a fresh env
+        (the check ``train.stop_on_solve`` makes before stopping); ``inf`` when the env
+        cannot be built alone (the training criterion then decides)."""
+        from fugu.core.registry import make
+        from fugu.train.evaluate import evaluate_policy
+        from fugu.vector import EnvFactory
+
+        config = self.config
+        kwargs = dict(config.env.kwargs)
+        if EnvFactory(config.env.id, kwargs).accepts("num_envs"):
+            kwargs["num_envs"] = SOLVE_CHECK_EPISODES
+        try:
+            env = make(config.env.id, **kwargs)
+        except Exception:  # an env that needs its trainer's setup: trust the training mean
+            return math.inf
+        try:
+            result = evaluate_policy(
+                env,
+                self.trainer.algo,
+                SOLVE_CHECK_EPISODES,
+                deterministic=True,
+                seed=config.train.seed + 1_000_003,
+            )
+        finally:
+            env.close()
+        return result.mean_return
 
     def metadata(self) -> dict[str, Any]:
         """The manifest's metadata: env id, algorithm, and the env's single spaces (checked
@@ -390,6 +442,7 @@ class Session:
             best_step=record.best_step,
             best_checkpoint=record.best_checkpoint,
             stopped_on_solve=self.stopped_on_solve,
+            solve_check_return=record.solve_check_return,
             warmup_s=warmup,
         )
 
