@@ -49,9 +49,7 @@ def _train(tmp_path, *extra):
         (["train", "cartpole-v1", "--summary-json", "/proc/x/s.json"], "--summary-json"),
     ],
 )
-def test_train_mistakes_are_one_message_exit_2_and_no_run_folder(
-    tmp_path, capsys, argv, message
-):
+def test_train_mistakes_are_one_message_exit_2_and_no_run_folder(tmp_path, capsys, argv, message):
     argv = [*argv, "--quiet", "--root", str(tmp_path / "runs")]
     assert _code(argv) == 2
     err = capsys.readouterr().err

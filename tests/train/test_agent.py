@@ -62,7 +62,7 @@ def test_train_mistakes_raise_before_anything_is_written(tmp_path):
         fugu.train(123, root=root)
     with pytest.raises(APIUsageError, match="unknown config section"):
         fugu.train("cartpole-v1", algo="nope", root=root)
-    with pytest.raises(APIUsageError, match="did you mean --ppo.learning-rate"):
+    with pytest.raises(APIUsageError, match=r"did you mean --ppo\.learning-rate"):
         fugu.train("cartpole-v1", ppo__lr=1e-3, root=root)
     with pytest.raises(APIUsageError, match="unknown torch device"):
         fugu.train("cartpole-v1", device="tpu9", root=root)
