@@ -309,7 +309,8 @@ def _print_summary(summary: Any, args: argparse.Namespace) -> None:
     else:
         state = "done" if finished else "stopped"
     warmup = (
-        f", first epoch's {summary.warmup_s:.1f}s (env kernels compiling/loading) excluded"
+        f" after the first epoch, which took {summary.warmup_s:.1f}s with the env kernels' "
+        "compile/load"
         if summary.warmup_s
         else ""
     )
@@ -382,8 +383,10 @@ class _Dashboard:
             TimeRemainingColumn(),
             console=self.console,
         )
+        self.description = f"{config.env.id} {config.algo}"
         self.task = self.progress.add_task(
-            f"{config.env.id} {config.algo}", total=config.train.total_timesteps
+            f"{self.description}: building envs, compiling env kernels (first run only)",
+            total=config.train.total_timesteps,
         )
         from fugu.algos.registry import get_algorithm
 
@@ -444,7 +447,10 @@ class _Dashboard:
     def update(self, progress: Any) -> None:
         self.latest = progress
         self.progress.update(
-            self.task, completed=min(progress.global_step, progress.total_timesteps)
+            self.task,
+            completed=min(progress.global_step, progress.total_timesteps),
+            description=self.description
+            + (" (solved: stopped early)" if progress.stopped_on_solve else ""),
         )
         if self.live is not None:
             self.live.update(self._render())

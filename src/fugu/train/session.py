@@ -154,6 +154,8 @@ class Progress:
     steps_to_solve: int | None = None
     """The step at which it was first solved."""
     solve_threshold: float = math.inf
+    stopped_on_solve: bool = False
+    """This epoch confirmed the solve and ``train.stop_on_solve`` ends the run after it."""
 
     @property
     def solved_now(self) -> bool:
@@ -318,6 +320,7 @@ class Session:
             self.directory,
             record.steps_to_solve,
             config.solve_threshold,
+            self.stopped_on_solve,
         )
 
     def verify_solved(self) -> float:
