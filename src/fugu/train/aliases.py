@@ -41,6 +41,9 @@ ALIASES: dict[str, str] = {
 """Short option names and the ``section.key`` each stands for (``{algo}``: the trained one)."""
 
 
+_HELP = " ('fugu train ENV --help' lists every option)"
+
+
 def _flag(key: str) -> str:
     return "--" + key.replace("_", "-")
 
@@ -80,7 +83,7 @@ def _suggestion(key: str, algo: str) -> str:
         close = [leaves[match] for match in difflib.get_close_matches(leaf, list(leaves), n=3)]
     if close:
         return f"did you mean {' or '.join(_flag(c) for c in close)}?"
-    return "'fugu train ENV --help' lists every option"
+    return "no option is close to it"
 
 
 def resolve_key(raw: str, algo: str) -> str:
@@ -95,10 +98,10 @@ def resolve_key(raw: str, algo: str) -> str:
     if "." not in key:
         if key in ALIASES:
             return ALIASES[key].format(algo=algo)
-        raise APIUsageError(f"unknown option {raw!r}; {_suggestion(key, algo)}")
+        raise APIUsageError(f"unknown option {raw!r}; {_suggestion(key, algo)}{_HELP}")
     if key in all_option_keys():
         return key
-    raise APIUsageError(f"unknown option {raw!r}; {_suggestion(key, algo)}")
+    raise APIUsageError(f"unknown option {raw!r}; {_suggestion(key, algo)}{_HELP}")
 
 
 def normalize_overrides(overrides: Mapping[str, Any], algo: str) -> dict[str, Any]:
