@@ -144,3 +144,36 @@ def test_the_summary_tells_first_solved_from_final_and_evaluates_best(tmp_path, 
     best = next(line for line in out.splitlines() if line.startswith("best ckpt:"))
     assert "checkpoints/best/step-" in best
     assert f"evaluate:    fugu eval --checkpoint {best.split()[-1]}" in out
+
+
+def test_help_for_an_env_shows_its_preset_values(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "cartpole-v1", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--train.total-timesteps (int, cartpole-v1's preset 1500000)" in out
+    assert "--ppo.learning-rate (float, cartpole-v1's preset 0.02)" in out
+
+
+def test_print_config_is_a_dry_run(tmp_path, capsys):
+    argv = ["train", "cartpole-v1", "--lr", "0.01", "--print-config", "--root", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert 'id = "cartpole-v1"' in out and "learning_rate = 0.01" in out
+    assert not any(tmp_path.iterdir())
+
+
+def test_resume_without_flags_uses_the_checkpoint_config(tmp_path, capsys):
+    preset = tmp_path / "mine.toml"
+    preset.write_text("[env]\nnum_envs = 4\n[train]\nnum_steps = 32\ntotal_timesteps = 384\n")
+    run = str(tmp_path / "run")
+    first = ["train", "cartpole-v1", "--preset", str(preset), "--run-dir", run, "--quiet"]
+    assert main([*first, "--epochs", "1"]) == 0
+    # the same run dir without --preset: continues that run with its own config
+    assert main(["train", "cartpole-v1", "--run-dir", run, "--quiet"]) == 0
+    assert "resumed:" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["timesteps"] == 384 and summary["resumed_from"]
+    # an override that contradicts the checkpoint is still refused, with the reason
+    assert main(["train", "cartpole-v1", "--run-dir", run, "--num-envs", "8", "--quiet"]) == 2
+    assert "the config differs from the checkpoint's" in capsys.readouterr().err

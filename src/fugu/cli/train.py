@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 _EPILOG = """\
-config overrides (any field of any section; the defaults shown are the config classes',
-the env's preset may set others: the run dir's config.toml holds the values used):
+config overrides (any field of any section; the values shown are those {env} runs with:
+its preset's, else the default; --print-config prints them all as TOML):
   --SECTION.KEY VALUE     e.g. --{algo}.learning-rate 3e-4 --train.total-timesteps 1e6
                           --env.num-envs 64 --logging.wandb true --policy.hidden-size 128
 {options}
@@ -58,6 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--summary-json", metavar="PATH", help="write the run's summary as one JSON object"
     )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved config (preset + overrides) as TOML and exit: a dry run",
+    )
     parser.set_defaults(overrides=[])
     _accept_overrides(parser)
 
@@ -66,13 +71,15 @@ def _accept_overrides(parser: argparse.ArgumentParser) -> None:
     """Collect ``--section.key [value]`` tokens before argparse sees them; list them in help."""
     original_parse = parser.parse_known_args
     original_help = parser.format_help
-    seen = {"algo": "ppo"}
+    seen = {"algo": "ppo", "env": ""}
 
     def parse_known_args(
         args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
         tokens = list(sys.argv[1:] if args is None else args)
         seen["algo"] = _algo_in(tokens, split_overrides(tokens)[0])
+        positional = [t for t in split_overrides(tokens)[1] if not t.startswith("-")]
+        seen["env"] = positional[0] if positional else ""
         tokens = expand_aliases(tokens, seen["algo"])
         overrides, rest = split_overrides(tokens)
         result, extras = original_parse(rest, namespace)
@@ -90,7 +97,9 @@ def _accept_overrides(parser: argparse.ArgumentParser) -> None:
 
     def format_help() -> str:
         algo = seen["algo"]
-        parser.epilog = _EPILOG.format(options=_describe_options(algo), algo=algo)
+        parser.epilog = _EPILOG.format(
+            options=_describe_options(algo, seen["env"]), algo=algo, env=seen["env"] or "ENV"
+        )
         return original_help()
 
     parser.parse_known_args = parse_known_args  # type: ignore[method-assign,assignment]
@@ -164,21 +173,27 @@ def _algo_in(tokens: Sequence[str], overrides: Sequence[str]) -> str:
     return "ppo"
 
 
-def _describe_options(algo: str = "ppo") -> str:
+def _describe_options(algo: str = "ppo", env: str = "") -> str:
     try:
         from fugu.core.errors import FuguError
-        from fugu.train.experiment import describe_options
+        from fugu.train.experiment import ExperimentConfig, describe_options
     except ImportError as error:  # pragma: no cover - a broken install
         return f"  (options unavailable: {error})"
     try:
         rows = describe_options(algo)
+        preset = ExperimentConfig.from_preset(env, {"train.algo": algo}).to_dict() if env else None
     except FuguError as error:
         return f"  ({error})"
     lines = []
     for flag, type_name, text, default in rows:
-        default_text = json.dumps(default) if default is not None else "none"
+        section, _, key = flag[2:].partition(".")
+        value = default
+        if preset is not None:
+            value = preset.get(section, {}).get(key.replace("-", "_"), default)
+        value_text = json.dumps(value) if value is not None else "none"
+        label = f"{env}'s preset" if preset is not None and value != default else "default"
         text = text.replace("``", "")
-        lines.append(f"  {flag} ({type_name}, default {default_text})")
+        lines.append(f"  {flag} ({type_name}, {label} {value_text})")
         if text:
             lines.append(f"      {text}")
     return "\n".join(lines)
@@ -249,6 +264,14 @@ def run(args: argparse.Namespace) -> int:
 
             check_writable(args.summary_json, "--summary-json")
         config = build_config(args)
+        if args.print_config:
+            from fugu.train.experiment import dumps_toml
+            from fugu.train.validate import check_device, check_env_id
+
+            check_env_id(config.env.id)
+            check_device(config.train.device)
+            print(dumps_toml(config.to_dict()), end="")
+            return 0
     except FuguError as error:
         print(f"fugu train: error: {error}", file=sys.stderr)
         return 2
@@ -278,6 +301,8 @@ def run(args: argparse.Namespace) -> int:
             on_progress=None if dashboard is None else dashboard.update,
             stop=stop,
             max_epochs=args.epochs,
+            adopt_checkpoint_config=not (args.overrides or args.preset or args.algo)
+            and args.seed is None,
         )
     except FuguError as error:
         print(f"fugu train: error: {error}", file=sys.stderr)

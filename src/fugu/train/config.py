@@ -41,8 +41,8 @@ class TrainConfig:
     episode_window: int = 100
     """Recent episodes kept in ``Trainer.episode_returns`` (solve detection)."""
     stop_on_solve: bool = False
-    """End the run at the epoch that first meets ``env.solve_threshold`` (the run's final
-    checkpoint is then the solving policy, not one that went on training past it)."""
+    """End the run once ``env.solve_threshold`` is met and 10 deterministic episodes confirm
+    it (the final checkpoint is then the solving policy, not one trained on past it)."""
 
     def __post_init__(self) -> None:
         if self.total_timesteps < 1 or self.num_steps < 1:

@@ -22,7 +22,7 @@ from typing import Any
 from fugu.core.errors import APIUsageError
 from fugu.train.build import build_env, build_trainer, make_logger
 from fugu.train.experiment import ExperimentConfig
-from fugu.train.run_dir import open_run, resolve_resume, resolve_run_dir
+from fugu.train.run_dir import commit_run, plan_run, resolve_resume, resolve_run_dir
 from fugu.train.session import (
     Callback,
     EpochContext,
@@ -60,6 +60,7 @@ def train(
     stop: threading.Event | None = None,
     max_epochs: int | None = None,
     trainer_kwargs: dict[str, Any] | None = None,
+    adopt_checkpoint_config: bool = False,
 ) -> TrainSummary:
     """Train ``config.train.algo`` as ``config`` says, logging, checkpointing and resuming.
 
@@ -78,6 +79,9 @@ def train(
             ``train.total_timesteps``; resume later to continue).
         trainer_kwargs: Extra arguments of the :class:`~fugu.train.loop.Trainer`
             (``policy_map``, ``reward_hooks``, ``dataset``).
+        adopt_checkpoint_config: When resuming, train on with the checkpoint's own config
+            instead of failing where ``config`` differs from it (the CLI passes it when no
+            option was overridden).
 
     Returns:
         A :class:`TrainSummary` (also written to ``run_dir/summary.json``).
@@ -86,16 +90,19 @@ def train(
     check_device(config.train.device)
     check_env_id(config.env.id)
     check_writable(run_dir if run_dir is not None else root, "the run dir")
+    config, directory, resume_from, checkpoint, skipped = plan_run(
+        config, run_dir, run_name, root, adopt_checkpoint_config
+    )
+    if checkpoint is not None and "trainer" not in checkpoint.state:
+        raise APIUsageError(
+            f"cannot resume {resume_from}: a best checkpoint holds weights only (for fugu "
+            "eval and fugu.load); resume from the run dir instead"
+        )
     if not quiet:
         _log.info("building %s (env kernels compile on the first run only)", config.env.id)
     trainer = build_trainer(config, **(trainer_kwargs or {}))
     try:
-        directory, resume_from, checkpoint, skipped = open_run(config, run_dir, run_name, root)
-        if checkpoint is not None and "trainer" not in checkpoint.state:
-            raise APIUsageError(
-                f"cannot resume {resume_from}: a best checkpoint holds weights only (for fugu "
-                "eval and fugu.load); resume from the run dir instead"
-            )
+        commit_run(config, directory, checkpoint)
     except BaseException:
         trainer.close()
         raise
