@@ -177,3 +177,21 @@ def test_resume_without_flags_uses_the_checkpoint_config(tmp_path, capsys):
     # an override that contradicts the checkpoint is still refused, with the reason
     assert main(["train", "cartpole-v1", "--run-dir", run, "--num-envs", "8", "--quiet"]) == 2
     assert "the config differs from the checkpoint's" in capsys.readouterr().err
+
+
+def test_fugu_runs_lists_status_and_returns(tmp_path, cartpole_run, capsys):
+    capsys.readouterr()
+    assert main(["runs", str(cartpole_run.parent), "--json"]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["run"] == "run" and row["env"] == "cartpole-v1" and row["algo"] == "ppo"
+    assert row["status"] == "done" and row["steps"] == 256
+    assert row["best_checkpoint"].endswith("step-000000000256")
+    crashed = tmp_path / "crashed"
+    crashed.mkdir()
+    (crashed / "config.json").write_text(json.dumps({"env": {"id": "snake-v1"}}))
+    (crashed / "metrics.jsonl").write_text('{"step": 64}\n')
+    assert main(["runs", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "crashed" in out and "running or crashed" in out and "64" in out
+    assert main(["runs", str(tmp_path / "none")]) == 2
+    assert "no folder" in capsys.readouterr().err

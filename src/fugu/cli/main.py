@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "eval": ("fugu.cli.eval", "evaluate a checkpoint: episode returns, gif/mp4 rendering"),
     "sweep": ("fugu.cli.sweep", "hyperparameter search over training runs (Protein, cost-aware)"),
+    "runs": ("fugu.cli.runs", "list training runs with their status, steps and returns"),
 }
 
 
