@@ -47,6 +47,8 @@ def _train(tmp_path, *extra):
         ),
         (["train", "cartpole-v1", "--run-dir", "/proc/x"], "cannot write in /proc"),
         (["train", "cartpole-v1", "--summary-json", "/proc/x/s.json"], "--summary-json"),
+        (["train", "cartpole-v1", "--ppo.gamma", "1.5"], "gamma and gae_lambda must be in [0, 1]"),
+        (["train", "cartpole-v1", "--ppo.learning-rate", "-1"], "needs learning_rate > 0"),
     ],
 )
 def test_train_mistakes_are_one_message_exit_2_and_no_run_folder(tmp_path, capsys, argv, message):
