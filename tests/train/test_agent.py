@@ -108,3 +108,8 @@ def test_any_registered_algorithm(tmp_path):
         np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
     finally:
         registry.unregister_algorithm("a2c")
+
+
+def test_make_with_a_non_string_id_says_what_an_id_is():
+    with pytest.raises(APIUsageError, match="an env id must be a string"):
+        fugu.make(123)
