@@ -214,6 +214,31 @@ class EnvBuffers:
             check_array(f, arrays[name], num_rows)
 
 
+def batched_space(space: spaces.Space, rows: int) -> spaces.Space:
+    """``space`` for ``rows`` rows at once: a Box of shape ``[rows, *shape]``, or a
+    MultiDiscrete for Discrete/MultiDiscrete rows.
+
+    Example:
+        >>> batched_space(spaces.Discrete(3), 2)
+        MultiDiscrete([3 3])
+        >>> batched_space(spaces.Box(-1.0, 1.0, (2,)), 4).shape
+        (4, 2)
+    """
+    if isinstance(space, spaces.Box):
+        low = np.broadcast_to(space.low, (rows, *space.shape))
+        high = np.broadcast_to(space.high, (rows, *space.shape))
+        return spaces.Box(low, high, dtype=space.dtype)  # type: ignore[arg-type]
+    if isinstance(space, spaces.Discrete):
+        return spaces.MultiDiscrete(
+            np.full(rows, space.n, dtype=np.int64), start=np.full(rows, space.start)
+        )
+    if isinstance(space, spaces.MultiDiscrete):
+        nvec = np.broadcast_to(space.nvec, (rows, *space.nvec.shape))
+        start = np.broadcast_to(space.start, (rows, *space.nvec.shape))
+        return spaces.MultiDiscrete(nvec.copy(), start=start.copy())
+    raise EnvContractError(f"cannot batch a {type(space).__name__} space")
+
+
 class PufferEnv:
     """Base class of fugu envs: vectorized by nature, writing preallocated buffers in place.
 
@@ -287,6 +312,40 @@ class PufferEnv:
         self._started = False  # async_reset() has been called
         self._pending_infos: Infos = []
         self._env_ids = np.arange(self.num_agents, dtype=np.int64)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(num_envs={self.num_agents}, "
+            f"single_observation_space={self.single_observation_space}, "
+            f"single_action_space={self.single_action_space})"
+        )
+
+    @property
+    def observation_space(self) -> spaces.Space:
+        """Every row's observation as one space, as Gymnasium's vector envs have it
+        (``sample()`` gives ``[num_envs, *obs_shape]``)."""
+        space = self.__dict__.get("_batched_observation_space")
+        if space is None:
+            space = batched_space(self.single_observation_space, self.num_agents)
+            self._batched_observation_space = space
+        return space
+
+    @observation_space.setter
+    def observation_space(self, space: spaces.Space) -> None:
+        self._batched_observation_space = space
+
+    @property
+    def action_space(self) -> spaces.Space:
+        """Every row's action as one space (``sample()`` gives a valid ``actions`` batch)."""
+        space = self.__dict__.get("_batched_action_space")
+        if space is None:
+            space = batched_space(self.single_action_space, self.num_agents)
+            self._batched_action_space = space
+        return space
+
+    @action_space.setter
+    def action_space(self, space: spaces.Space) -> None:
+        self._batched_action_space = space
 
     # -- the contract -----------------------------------------------------------------------
     @property

@@ -1,0 +1,32 @@
+"""Envs carry Gymnasium-style batched spaces whose samples step them, and a readable repr."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fugu
+
+
+@pytest.mark.parametrize("env_id", ["cartpole-v1", "pendulum-v1", "probe-multiagent-v1"])
+def test_batched_spaces_sample_valid_action_batches(env_id):
+    env = fugu.make(env_id, num_envs=3)
+    try:
+        rows = env.num_agents
+        sample = env.action_space.sample()
+        assert sample.shape == env.actions.shape and env.action_space.contains(sample)
+        assert env.observation_space.shape == (rows, *env.single_observation_space.shape)
+        env.reset(seed=0)
+        obs, *_ = env.step(sample.astype(env.actions.dtype))
+        assert obs.shape == env.observation_space.shape
+        assert repr(env).startswith(f"{type(env).__name__}(num_envs={rows}, ")
+        assert "single_action_space=" in repr(env)
+    finally:
+        env.close()
+
+
+def test_batched_space_can_be_replaced():
+    env = fugu.make("cartpole-v1", num_envs=2)
+    env.action_space = "custom"
+    assert env.action_space == "custom"
+    assert np.asarray(env.observation_space.sample()).shape == (2, 4)
