@@ -30,3 +30,9 @@ def test_batched_space_can_be_replaced():
     env.action_space = "custom"
     assert env.action_space == "custom"
     assert np.asarray(env.observation_space.sample()).shape == (2, 4)
+
+
+@pytest.mark.parametrize("num_envs", [2.5, 0, True])
+def test_native_envs_reject_a_fractional_or_bad_num_envs(num_envs):
+    with pytest.raises(fugu.APIUsageError, match="num_envs must be a whole number"):
+        fugu.make("cartpole-v1", num_envs=num_envs)
