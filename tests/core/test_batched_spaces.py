@@ -36,3 +36,14 @@ def test_batched_space_can_be_replaced():
 def test_native_envs_reject_a_fractional_or_bad_num_envs(num_envs):
     with pytest.raises(fugu.APIUsageError, match="num_envs must be a whole number"):
         fugu.make("cartpole-v1", num_envs=num_envs)
+
+
+def test_check_env_on_a_raw_gymnasium_env_says_to_wrap_it():
+    import gymnasium
+
+    from fugu.core.emulation import GymnasiumPufferEnv
+
+    raw = gymnasium.make("CartPole-v1")
+    with pytest.raises(fugu.EnvContractError, match=r"GymnasiumPufferEnv\(env\)"):
+        fugu.check_env(raw)
+    fugu.check_env(GymnasiumPufferEnv(raw))  # wrapped, it passes
