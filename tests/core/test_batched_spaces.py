@@ -47,3 +47,25 @@ def test_check_env_on_a_raw_gymnasium_env_says_to_wrap_it():
     with pytest.raises(fugu.EnvContractError, match=r"GymnasiumPufferEnv\(env\)"):
         fugu.check_env(raw)
     fugu.check_env(GymnasiumPufferEnv(raw))  # wrapped, it passes
+
+
+@pytest.mark.parametrize(
+    ("env_id", "actions", "message"),
+    [
+        ("cartpole-v1", [0, 2], r"must be in \[0, 2\)"),
+        ("cartpole-v1", [0.7, 0.0], "whole numbers"),
+        ("cartpole-v1", [2**40, 0], r"got 1099511627776"),
+        ("probe-observation-v1", [-1, 0], r"must be in \[0, 2\)"),
+        ("pendulum-v1", [[float("nan")], [0.0]], "contain NaN"),
+    ],
+)
+def test_user_actions_outside_the_space_raise(env_id, actions, message):
+    env = fugu.make(env_id, num_envs=2)
+    try:
+        env.reset(seed=0)
+        with pytest.raises(fugu.APIUsageError, match=message):
+            env.step(np.array(actions))
+        env.check_actions = False  # the documented opt-out
+        env.step(np.zeros_like(env.actions))
+    finally:
+        env.close()

@@ -71,6 +71,44 @@ def write_actions(target: np.ndarray, actions: Any) -> np.ndarray:
     return target
 
 
+def check_action_values(space: spaces.Space, actions: Any) -> None:
+    """Raise :class:`APIUsageError` for actions outside ``space`` (one pass over the batch).
+
+    Example:
+        >>> check_action_values(spaces.Discrete(2), np.array([0, 1]))
+        >>> check_action_values(spaces.Discrete(2), np.array([0, 2]))
+        Traceback (most recent call last):
+        ...
+        fugu.core.errors.APIUsageError: actions must be in [0, 2) for Discrete(2), got 2
+    """
+    array = np.asarray(actions)
+    if isinstance(space, (spaces.Discrete, spaces.MultiDiscrete)):
+        if array.dtype.kind == "f":
+            if not np.all(np.isfinite(array)) or not np.array_equal(array, np.round(array)):
+                raise APIUsageError(
+                    f"actions of {space} must be whole numbers, got a {array.dtype} array with "
+                    "fractional or non-finite values"
+                )
+        elif array.dtype.kind not in "iub":
+            raise APIUsageError(f"actions of {space} must be integers, got dtype {array.dtype}")
+        if array.size == 0:
+            return
+        if isinstance(space, spaces.Discrete):
+            low, end = int(space.start), int(space.start + space.n)
+            lo, hi = array.min(), array.max()
+            if lo < low or hi >= end:
+                bad = lo if lo < low else hi
+                raise APIUsageError(
+                    f"actions must be in [{low}, {end}) for {space}, got {bad.item()}"
+                )
+        else:
+            start = np.asarray(space.start)
+            if np.any(array < start) or np.any(array >= start + space.nvec):
+                raise APIUsageError(f"actions out of range for {space}")
+    elif isinstance(space, spaces.Box) and array.dtype.kind == "f" and np.isnan(array).any():
+        raise APIUsageError(f"actions of {space} contain NaN")
+
+
 @dataclass
 class EnvBuffers:
     """The row buffers of an env, allocated once and written in place.
@@ -273,6 +311,10 @@ class PufferEnv:
     """
 
     render_mode: str | None = None
+    check_actions: bool = True
+    """Check actions passed to ``step`` (one vectorized pass over the batch: out-of-range or
+    fractional discrete actions, NaN Box actions raise). Set it to ``False`` on an env (or a
+    subclass) to skip the check; the trainer writes the action buffer in place and skips it."""
 
     def __init__(
         self,
@@ -376,7 +418,11 @@ class PufferEnv:
 
     # -- helpers for subclasses -------------------------------------------------------------
     def _write_actions(self, actions: np.ndarray) -> np.ndarray:
-        """Copy ``actions`` into the action buffer (see :func:`write_actions`)."""
+        """Copy ``actions`` into the action buffer (see :func:`write_actions`), checking them
+        against the action space first unless :attr:`check_actions` is false (actions written
+        into the buffer itself, as the trainer does, are never checked)."""
+        if self.check_actions and actions is not self.actions:
+            check_action_values(self.single_action_space, actions)
         return write_actions(self.actions, actions)
 
     def _check_open(self) -> None:
