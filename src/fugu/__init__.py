@@ -2,6 +2,12 @@
 
 Importing ``fugu`` is cheap and imports no torch: names below are loaded on first use.
 
+Train and use an agent in three names (see ``docs/python-api.md``)::
+
+    agent = fugu.train("cartpole-v1", total_timesteps=200_000)   # or fugu.learn(...)
+    action = agent.predict(observation)
+    agent = fugu.load("runs/<run>")                               # its best checkpoint
+
 Example:
     >>> import fugu
     >>> "cartpole-v1" in fugu.registered_ids() or True
@@ -29,9 +35,12 @@ _LAZY: dict[str, str] = {
     "register": "fugu.core.registry",
     "registered_ids": "fugu.core.registry",
     "check_env": "fugu.core.checker",
+    "Agent": "fugu.train.agent",
+    "learn": "fugu.train.agent",
+    "load": "fugu.train.agent",
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = ["__version__", "train", *sorted(_LAZY)]
 
 if TYPE_CHECKING:  # pragma: no cover
     from fugu.core.checker import check_env
@@ -48,6 +57,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def __getattr__(name: str) -> Any:
+    if name == "train":  # the package fugu.train, callable as fugu.learn
+        return importlib.import_module("fugu.train")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'fugu' has no attribute {name!r}")

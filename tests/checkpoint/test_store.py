@@ -120,6 +120,15 @@ def test_keep_last(tmp_path):
     assert prune_checkpoints(tmp_path / "missing", keep_last=1) == []
 
 
+def test_keep_last_counts_only_valid_checkpoints(tmp_path):
+    paths = [_save(tmp_path, step) for step in (8, 16, 24, 32)]
+    (paths[-1] / "weights.safetensors").write_bytes(b"corrupt")  # the newest is bad
+    removed = prune_checkpoints(tmp_path, keep_last=2)
+    assert removed == [paths[0]]  # 16 and 24 are the two valid ones kept; 32 is not counted
+    assert list_checkpoints(tmp_path) == paths[1:]
+    assert find_latest_valid(tmp_path) == paths[2]
+
+
 def test_no_checkpoint(tmp_path):
     assert find_latest_valid(tmp_path) is None
     assert list_checkpoints(tmp_path / "absent") == []

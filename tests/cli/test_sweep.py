@@ -54,7 +54,12 @@ def test_sweep_runs_trains_and_resumes(tmp_path, preset, capsys):
         "2",
     ]
     assert main([*argv, "--max-runs", "2", "--policy.hidden-size", "16"]) == 0
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    # live progress on stderr: one line per finished trial
+    progress = [line for line in captured.err.splitlines() if line.startswith("sweep: ")]
+    assert len(progress) == 2 and progress[-1].startswith("sweep: 2/2 trials")
+    assert "best so far" in progress[-1] and "ETA" in progress[-1]
     assert [line.get("trial") for line in lines[:2]] == [0, 1]
     summary = lines[-1]
     assert summary["trials"] == 2 and summary["failures"] == 0

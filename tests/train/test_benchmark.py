@@ -31,7 +31,8 @@ def test_solved_runs_stop_early():
     config = TrainBenchConfig(
         seeds=1,
         impls=("fugu",),
-        fugu_overrides={**TINY, "env.solve_threshold": 1.0},
+        # the solve criterion needs a full window of episodes: 3 here
+        fugu_overrides={**TINY, "env.solve_threshold": 1.0, "train.episode_window": 3},
         fugu_timesteps=1024,
     )
     fugu_row, summary = run_train_benchmark(config)

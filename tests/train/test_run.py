@@ -83,12 +83,51 @@ def test_run_writes_everything(tmp_path):
 
 
 def test_solve_detection(tmp_path):
-    summary = train(tiny(env__solve_threshold=5.0), run_dir=tmp_path / "r", quiet=True)
-    assert summary.solved
+    # the criterion needs a full window (here 3 episodes: train.episode_window)
+    config = tiny(env__solve_threshold=5.0, train__episode_window=3, train__stop_on_solve=False)
+    summary = train(config, run_dir=tmp_path / "r", quiet=True)
+    assert summary.solved and summary.solved_at_end and not summary.stopped_on_solve
     assert summary.steps_to_solve == 128
-    assert 0 < summary.time_to_solve_s <= summary.wall_s + 1
+    assert 0 <= summary.time_to_solve_s <= summary.wall_s + 1
     unsolved = train(tiny(env__solve_threshold=1e9), run_dir=tmp_path / "u", quiet=True)
     assert not unsolved.solved and unsolved.steps_to_solve is None
+    assert not unsolved.solved_at_end
+
+
+def test_stop_on_solve_ends_the_run_at_the_solving_epoch(tmp_path):
+    config = tiny(env__solve_threshold=5.0, train__episode_window=3, train__stop_on_solve=True)
+    summary = train(config, run_dir=tmp_path / "r", quiet=True)
+    assert summary.stopped_on_solve and summary.timesteps == 128 == summary.steps_to_solve
+    assert summary.checkpoint.endswith("step-000000000128")
+    # a run stopped on solve is not "unfinished": resuming it does nothing more
+    assert summary.epochs == 1
+
+
+def test_best_checkpoint_is_always_kept_and_loadable(tmp_path):
+    # keep_last=1 prunes every older step checkpoint; best/ survives pruning
+    config = tiny(train__episode_window=3, checkpoint__interval=1, checkpoint__keep_last=1)
+    summary = train(config, run_dir=tmp_path / "r", quiet=True)
+    best = tmp_path / "r" / "checkpoints" / "best"
+    assert summary.best_checkpoint is not None
+    assert list_checkpoints(best) == [type(best)(summary.best_checkpoint)]
+    rows = read_jsonl(tmp_path / "r" / "metrics.jsonl")
+    best_row = max(rows, key=lambda row: row["env/mean_return_100"])
+    assert summary.best_return == best_row["env/mean_return_100"]
+    assert summary.best_step == best_row["step"]
+    loaded = load_checkpoint(summary.best_checkpoint)
+    assert loaded.manifest["metadata"]["kind"] == "best"
+    assert loaded.manifest["metadata"]["spaces"]["action"] == {"type": "Discrete", "n": 2}
+    assert loaded.counters["global_step"] == summary.best_step
+    assert set(loaded.weights) == set(load_checkpoint(summary.checkpoint).weights)
+    # a best checkpoint holds no trainer state: resuming from it says so
+    with pytest.raises(APIUsageError, match="weights only"):
+        train(config.with_overrides({"checkpoint.resume": summary.best_checkpoint}), quiet=True)
+
+
+def test_best_checkpoint_without_a_full_window_is_the_final_policy(tmp_path):
+    summary = train(tiny(), run_dir=tmp_path / "r", quiet=True)  # < 100 episodes
+    assert summary.best_return is None and summary.best_step == 512
+    assert summary.best_checkpoint.endswith("best/step-000000000512")
 
 
 @pytest.mark.parametrize("double_buffer", [False, True])

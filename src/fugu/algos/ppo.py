@@ -121,6 +121,16 @@ class PPOConfig:
             raise APIUsageError("PPOConfig.max_minibatch_size must be >= 1 or None")
         if self.clip_reward is not None and self.clip_reward <= 0:
             raise APIUsageError("PPOConfig.clip_reward must be > 0 or None")
+        if not (0.0 <= self.gamma <= 1.0 and 0.0 <= self.gae_lambda <= 1.0):
+            raise APIUsageError(
+                f"PPOConfig.gamma and gae_lambda must be in [0, 1], got gamma={self.gamma}, "
+                f"gae_lambda={self.gae_lambda}"
+            )
+        if not self.learning_rate > 0 or self.clip_coef < 0 or self.max_grad_norm <= 0:
+            raise APIUsageError(
+                "PPOConfig needs learning_rate > 0, clip_coef >= 0 and max_grad_norm > 0, got "
+                f"{self.learning_rate}, {self.clip_coef}, {self.max_grad_norm}"
+            )
 
     @property
     def uses_vtrace(self) -> bool:

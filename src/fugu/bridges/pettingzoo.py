@@ -204,6 +204,8 @@ class PettingZooPufferEnv(PufferEnv):
         observation_layout: The layout of role 0 (the only one for homogeneous agents).
     """
 
+    check_actions = False  # checks its own actions (live rows only, its own messages)
+
     def __init__(self, env: Any, buffers: EnvBuffers | None = None) -> None:
         if not hasattr(env, "possible_agents") and callable(env):
             env = env()

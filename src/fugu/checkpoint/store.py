@@ -281,7 +281,8 @@ def find_latest_valid(directory: str | Path, skipped: list[str] | None = None) -
 
 
 def prune_checkpoints(directory: str | Path, keep_last: int) -> list[Path]:
-    """Delete all but the newest ``keep_last`` checkpoints, and leftover temp directories.
+    """Delete all but the newest ``keep_last`` valid checkpoints (corrupt ones newer than
+    those are left, not counted), and leftover temp directories.
 
     Call it only from the process writing checkpoints (a temp dir may be a write in progress).
     ``keep_last <= 0`` keeps every checkpoint. Returns the deleted paths.
@@ -295,7 +296,16 @@ def prune_checkpoints(directory: str | Path, keep_last: int) -> list[Path]:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     if keep_last > 0:
-        for path in list_checkpoints(directory)[:-keep_last]:
+        # Only valid checkpoints count: a corrupt newer one must not push a good one out.
+        kept = 0
+        for path in reversed(list_checkpoints(directory)):
+            if kept < keep_last:
+                reason = verify_checkpoint(path)
+                if reason is None:
+                    kept += 1
+                else:
+                    _log.warning("not counting corrupt checkpoint %s: %s", path, reason)
+                continue
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed

@@ -9,7 +9,11 @@ import sys
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``fugu eval``."""
-    parser.add_argument("env", help="env id the policy was trained on, e.g. cartpole-v1")
+    parser.add_argument(
+        "env",
+        nargs="?",
+        help="env id (default: the one the checkpoint was trained on, from its manifest)",
+    )
     parser.add_argument(
         "--checkpoint",
         required=True,
@@ -32,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=int, default=30, help="video frames per second (30)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line")
     parser.add_argument("--device", default="cpu", help="torch device (cpu)")
+    parser.add_argument(
+        "--env-kwargs",
+        metavar="JSON",
+        help="override the env's constructor arguments recorded in the checkpoint",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,32 +55,68 @@ def run(args: argparse.Namespace) -> int:
     from fugu.train.build import load_algorithm
     from fugu.train.evaluate import evaluate_policy
     from fugu.train.experiment import ExperimentConfig
+    from fugu.train.validate import check_device, check_env_id, check_spaces, check_writable
 
     try:
         path = Path(args.checkpoint)
+        if not path.exists():
+            raise FuguError(f"--checkpoint {path}: no such file or directory")
         if not (path / "manifest.json").is_file():
             found = find_latest_valid(path)
+            if found is None and (path / "weights.safetensors").is_file():
+                raise FuguError(
+                    f"checkpoint {path} has no manifest.json (an interrupted write, or copied "
+                    "without it): fugu needs the manifest for the config and the checksums"
+                )
             if found is None:
-                raise FuguError(f"no valid checkpoint at {path}")
+                raise FuguError(
+                    f"no valid checkpoint at {path} (a checkpoint is a directory with a "
+                    "manifest.json; pass it, or a run dir or its checkpoints/ folder)"
+                )
             path = found
         reason = verify_checkpoint(path)
         if reason is not None:
             raise FuguError(f"checkpoint {path} is not usable: {reason}")
         manifest = json.loads((path / "manifest.json").read_text())
         config = ExperimentConfig.from_dict(manifest.get("config", {}))
-        if config.env.id != args.env:
-            print(
-                f"warning: the checkpoint was trained on {config.env.id!r}, evaluating on "
-                f"{args.env!r}",
-                file=sys.stderr,
-            )
+        check_device(args.device)
+        args.env = args.env or config.env.id
+        if args.episodes < 1 or args.num_envs < 1 or args.max_frames < 1 or args.fps < 1:
+            raise FuguError("--episodes, --num-envs, --max-frames and --fps must be >= 1")
+        if args.render is not None:
+            output = Path(args.output or f"eval.{args.render}")
+            check_writable(output, "--output")
         kwargs = dict(config.env.kwargs)
+        if args.env_kwargs:
+            try:
+                extra = json.loads(args.env_kwargs)
+            except json.JSONDecodeError:
+                extra = None
+            if not isinstance(extra, dict):
+                raise FuguError(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}")
+            kwargs.update(extra)
         if args.num_envs != 1:
             kwargs["num_envs"] = args.num_envs
         if args.render is not None:  # Gymnasium envs draw frames only when asked to
             kwargs["render_mode"] = "rgb_array"
-        env = make(args.env, **kwargs)
+        check_env_id(args.env)
         try:
+            env = make(args.env, **kwargs)
+        except TypeError as error:
+            raise FuguError(f"env {args.env!r} rejected the arguments {kwargs}: {error}") from None
+        try:
+            check_spaces(
+                manifest.get("metadata", {}),
+                env.single_observation_space,
+                env.single_action_space,
+                path,
+            )
+            if args.env != config.env.id:
+                print(
+                    f"warning: the checkpoint was trained on {config.env.id!r}, evaluating on "
+                    f"{args.env!r}",
+                    file=sys.stderr,
+                )
             algo, _ = load_algorithm(
                 path, env.single_observation_space, env.single_action_space, args.device
             )
@@ -90,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         if args.render is not None:
             if result.frames is None:
                 raise FuguError("no frames were rendered")
-            video = write_video(args.output or f"eval.{args.render}", result.frames, args.fps)
+            video = write_video(output, result.frames, args.fps)
     except FuguError as error:
         print(f"fugu eval: error: {error}", file=sys.stderr)
         return 2

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "fugu.cli.export",
         "export a policy: ONNX, numpy-only or pure-Python, parity-checked",
     ),
+    "runs": ("fugu.cli.runs", "list training runs with their status, steps and returns"),
 }
 
 

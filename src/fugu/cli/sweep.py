@@ -128,8 +128,12 @@ def run(args: argparse.Namespace) -> int:
 
             logger = TensorBoardLogger(directory / "tensorboard")
 
+        progress = _SweepProgress(args.max_runs)
+
         def on_trial(record: dict[str, Any]) -> None:
+            record = {**record, "params": tidy_params(record.get("params", {}))}
             print(json.dumps(record), flush=True)
+            print(progress.line(record), file=sys.stderr, flush=True)
 
         config = {k: v for k, v in base.to_dict().items() if k != "sweep"}
         result = run_sweep(
@@ -157,6 +161,53 @@ def run(args: argparse.Namespace) -> int:
     }
     print(json.dumps(summary), flush=True)
     return 0
+
+
+def tidy_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Floats that are integers up to rounding (``1500000.000000001``) as ints.
+
+    Example:
+        >>> tidy_params({"train.total_timesteps": 1500000.000000001, "ppo.gamma": 0.99})
+        {'train.total_timesteps': 1500000, 'ppo.gamma': 0.99}
+    """
+    tidy: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, float) and abs(value) >= 1 and abs(value - round(value)) < 1e-6:
+            tidy[key] = round(value)
+        else:
+            tidy[key] = value
+    return tidy
+
+
+class _SweepProgress:
+    """One stderr line per finished trial: trials done, this score, best so far, ETA."""
+
+    def __init__(self, max_runs: int) -> None:
+        import time
+
+        self.max_runs = max_runs
+        self.start = time.perf_counter()
+        self.done = 0
+        self.best: float | None = None
+        self.best_trial: Any = None
+
+    def line(self, record: dict[str, Any]) -> str:
+        import time
+
+        self.done += 1
+        score = record.get("score")
+        failed = bool(record.get("failed"))
+        if not failed and score is not None and (self.best is None or score > self.best):
+            self.best, self.best_trial = float(score), record.get("trial")
+        elapsed = time.perf_counter() - self.start
+        left = max(self.max_runs - self.done, 0)
+        eta = elapsed / self.done * left
+        this = "failed" if failed else f"score {score:.4g}"
+        best = "-" if self.best is None else f"{self.best:.4g} (trial {self.best_trial})"
+        return (
+            f"sweep: {self.done}/{self.max_runs} trials, trial {record.get('trial')} {this}; "
+            f"best so far {best}; elapsed {elapsed:.0f}s, ETA {eta:.0f}s"
+        )
 
 
 def _preset_values(config: dict[str, Any], names: Sequence[str]) -> dict[str, Any] | None:

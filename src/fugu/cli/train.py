@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 _EPILOG = """\
-config overrides (any field of any section; the defaults shown are the config classes',
-the env's preset may set others: the run dir's config.toml holds the values used):
+config overrides (any field of any section; the values shown are those {env} runs with:
+its preset's, else the default; --print-config prints them all as TOML):
   --SECTION.KEY VALUE     e.g. --{algo}.learning-rate 3e-4 --train.total-timesteps 1e6
                           --env.num-envs 64 --logging.wandb true --policy.hidden-size 128
 {options}
@@ -58,6 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--summary-json", metavar="PATH", help="write the run's summary as one JSON object"
     )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved config (preset + overrides) as TOML and exit: a dry run",
+    )
     parser.set_defaults(overrides=[])
     _accept_overrides(parser)
 
@@ -66,25 +71,70 @@ def _accept_overrides(parser: argparse.ArgumentParser) -> None:
     """Collect ``--section.key [value]`` tokens before argparse sees them; list them in help."""
     original_parse = parser.parse_known_args
     original_help = parser.format_help
-    seen = {"algo": "ppo"}
+    seen = {"algo": "ppo", "env": ""}
 
     def parse_known_args(
         args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
         tokens = list(sys.argv[1:] if args is None else args)
+        seen["algo"] = _algo_in(tokens, split_overrides(tokens)[0])
+        positional = [t for t in split_overrides(tokens)[1] if not t.startswith("-")]
+        seen["env"] = positional[0] if positional else ""
+        tokens = expand_aliases(tokens, seen["algo"])
         overrides, rest = split_overrides(tokens)
-        seen["algo"] = _algo_in(tokens, overrides)
         result, extras = original_parse(rest, namespace)
+        unknown = [token for token in extras if token.startswith("-")]
+        if unknown:
+            from fugu.core.errors import FuguError
+            from fugu.train.aliases import resolve_key
+
+            try:
+                resolve_key(unknown[0], seen["algo"])
+            except FuguError as error:
+                parser.error(str(error))
         result.overrides = overrides
         return result, extras
 
     def format_help() -> str:
         algo = seen["algo"]
-        parser.epilog = _EPILOG.format(options=_describe_options(algo), algo=algo)
+        parser.epilog = _EPILOG.format(
+            options=_describe_options(algo, seen["env"]), algo=algo, env=seen["env"] or "ENV"
+        )
         return original_help()
 
     parser.parse_known_args = parse_known_args  # type: ignore[method-assign,assignment]
     parser.format_help = format_help  # type: ignore[method-assign]
+
+
+_ALIAS_FLAGS = (
+    "--lr",
+    "--learning-rate",
+    "--total-timesteps",
+    "--timesteps",
+    "--num-envs",
+    "--device",
+    "--num-steps",
+    "--gamma",
+)
+
+
+def expand_aliases(tokens: Sequence[str], algo: str = "ppo") -> list[str]:
+    """Short flags as their ``--section.key`` (see :data:`fugu.train.aliases.ALIASES`).
+
+    Example:
+        >>> expand_aliases(["cartpole-v1", "--lr", "1e-3", "--device=cpu"])
+        ['cartpole-v1', '--ppo.learning-rate', '1e-3', '--train.device=cpu']
+    """
+    from fugu.train.aliases import ALIASES
+
+    result = []
+    for token in tokens:
+        flag, eq, value = token.partition("=")
+        if flag in _ALIAS_FLAGS:
+            key = ALIASES[flag[2:].replace("-", "_")].format(algo=algo)
+            flag = "--" + key.replace("_", "-")
+        result.append(flag + eq + value)
+    return result
 
 
 def split_overrides(tokens: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -123,21 +173,27 @@ def _algo_in(tokens: Sequence[str], overrides: Sequence[str]) -> str:
     return "ppo"
 
 
-def _describe_options(algo: str = "ppo") -> str:
+def _describe_options(algo: str = "ppo", env: str = "") -> str:
     try:
         from fugu.core.errors import FuguError
-        from fugu.train.experiment import describe_options
+        from fugu.train.experiment import ExperimentConfig, describe_options
     except ImportError as error:  # pragma: no cover - a broken install
         return f"  (options unavailable: {error})"
     try:
         rows = describe_options(algo)
+        preset = ExperimentConfig.from_preset(env, {"train.algo": algo}).to_dict() if env else None
     except FuguError as error:
         return f"  ({error})"
     lines = []
     for flag, type_name, text, default in rows:
-        default_text = json.dumps(default) if default is not None else "none"
+        section, _, key = flag[2:].partition(".")
+        value = default
+        if preset is not None:
+            value = preset.get(section, {}).get(key.replace("-", "_"), default)
+        value_text = json.dumps(value) if value is not None else "none"
+        label = f"{env}'s preset" if preset is not None and value != default else "default"
         text = text.replace("``", "")
-        lines.append(f"  {flag} ({type_name}, default {default_text})")
+        lines.append(f"  {flag} ({type_name}, {label} {value_text})")
         if text:
             lines.append(f"      {text}")
     return "\n".join(lines)
@@ -145,13 +201,18 @@ def _describe_options(algo: str = "ppo") -> str:
 
 def build_config(args: argparse.Namespace) -> Any:
     """The :class:`~fugu.train.experiment.ExperimentConfig` the arguments describe."""
+    from fugu.train.aliases import resolve_key
     from fugu.train.experiment import ExperimentConfig, section_type
     from fugu.train.fields import field_types
 
     overrides = list(args.overrides)
+    algo = args.algo or _algo_in([], overrides)
+    for flag in overrides[0::2]:
+        resolve_key(flag, algo)  # unknown options: a message with the closest ones
     if args.algo is not None:
         overrides = ["--train.algo", args.algo, *overrides]
     if args.resume is not None:
+        _check_resume(args.resume)
         overrides += ["--checkpoint.resume", str(args.resume)]
     config = ExperimentConfig.from_preset(args.env, overrides, preset=args.preset)
     if args.seed is not None:
@@ -160,6 +221,25 @@ def build_config(args: argparse.Namespace) -> Any:
             seeds[f"{config.algo}.seed"] = args.seed
         config = config.with_overrides(seeds)
     return config
+
+
+def _check_resume(value: str) -> None:
+    """``--resume`` is a mode or an existing path (``lastest`` is not taken for a path)."""
+    import difflib
+    from pathlib import Path
+
+    from fugu.core.errors import APIUsageError
+
+    modes = ("auto", "latest", "never")
+    if value in modes or Path(value).exists():
+        return
+    close = difflib.get_close_matches(value, modes, n=1)
+    hint = f"did you mean --resume {close[0]}? " if close else ""
+    raise APIUsageError(
+        f"--resume {value}: not a mode ({', '.join(modes)}) nor an existing checkpoint or run "
+        f"dir; {hint}"
+        "pass a checkpoint directory or a run dir to resume it"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -177,7 +257,21 @@ def run(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     try:
+        if args.epochs is not None and args.epochs < 1:
+            raise FuguError(f"--epochs must be >= 1, got {args.epochs}")
+        if args.summary_json:
+            from fugu.train.validate import check_writable
+
+            check_writable(args.summary_json, "--summary-json")
         config = build_config(args)
+        if args.print_config:
+            from fugu.train.experiment import dumps_toml
+            from fugu.train.validate import check_device, check_env_id
+
+            check_env_id(config.env.id)
+            check_device(config.train.device)
+            print(dumps_toml(config.to_dict()), end="")
+            return 0
     except FuguError as error:
         print(f"fugu train: error: {error}", file=sys.stderr)
         return 2
@@ -207,6 +301,8 @@ def run(args: argparse.Namespace) -> int:
             on_progress=None if dashboard is None else dashboard.update,
             stop=stop,
             max_epochs=args.epochs,
+            adopt_checkpoint_config=not (args.overrides or args.preset or args.algo)
+            and args.seed is None,
         )
     except FuguError as error:
         print(f"fugu train: error: {error}", file=sys.stderr)
@@ -229,29 +325,51 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(summary: Any, args: argparse.Namespace) -> None:
-    solved = (
-        f"solved at step {summary.steps_to_solve} after {summary.time_to_solve_s:.1f}s"
-        if summary.solved
-        else "not solved"
-    )
     final = "n/a" if summary.final_return is None else f"{summary.final_return:.1f}"
     finished = summary.timesteps >= summary.total_timesteps
-    state = "interrupted" if summary.interrupted else ("done" if finished else "stopped")
-    print(
-        f"{state}: {summary.timesteps} steps in {summary.wall_s:.1f}s "
-        f"({summary.sps:,.0f} steps/s), mean return {final}, {solved}"
+    if summary.interrupted:
+        state = "interrupted"
+    elif summary.stopped_on_solve:
+        state = "solved, stopped"
+    else:
+        state = "done" if finished else "stopped"
+    warmup = (
+        f" after the first epoch, which took {summary.warmup_s:.1f}s with the env kernels' "
+        "compile/load"
+        if summary.warmup_s
+        else ""
     )
+    print(
+        f"{state}: {summary.timesteps:,} steps in {summary.wall_s:.1f}s "
+        f"({summary.sps:,.0f} steps/s{warmup})"
+    )
+    if summary.solved:
+        print(
+            f"first solved: step {summary.steps_to_solve:,} after {summary.time_to_solve_s:.1f}s"
+            " of training"
+        )
+    verdict = (
+        "solved"
+        if summary.solved_at_end
+        else ("no longer solved" if summary.solved else "not solved")
+    )
+    print(f"final:       mean return {final} (last 100 episodes), {verdict}")
+    if summary.best_return is not None:
+        print(f"best:        mean return {summary.best_return:.1f} at step {summary.best_step:,}")
     for skipped in summary.skipped_checkpoints:
         print(f"skipped:     {skipped}")
     if summary.resumed_from:
         print(f"resumed:     {summary.resumed_from}")
     print(f"run dir:     {summary.run_dir}")
-    print(f"checkpoint:  {summary.checkpoint}")
+    print(f"checkpoint:  {summary.checkpoint} (latest)")
+    if summary.best_checkpoint:
+        print(f"best ckpt:   {summary.best_checkpoint}")
     print(f"metrics:     {summary.run_dir}/metrics.jsonl")
     print(f"tensorboard: tensorboard --logdir {summary.run_dir}")
-    if summary.checkpoint:
-        print(f"evaluate:    fugu eval {summary.env} --checkpoint {summary.checkpoint}")
-    if summary.interrupted or not finished:
+    evaluated = summary.best_checkpoint or summary.checkpoint
+    if evaluated:
+        print(f"evaluate:    fugu eval --checkpoint {evaluated}")
+    if summary.interrupted or (not finished and not summary.stopped_on_solve):
         print(f"resume:      fugu train {args.env} --run-dir {summary.run_dir} --resume latest")
 
 
@@ -290,8 +408,10 @@ class _Dashboard:
             TimeRemainingColumn(),
             console=self.console,
         )
+        self.description = f"{config.env.id} {config.algo}"
         self.task = self.progress.add_task(
-            f"{config.env.id} {config.algo}", total=config.train.total_timesteps
+            f"{self.description}: building envs, compiling env kernels (first run only)",
+            total=config.train.total_timesteps,
         )
         from fugu.algos.registry import get_algorithm
 
@@ -312,9 +432,16 @@ class _Dashboard:
             rollout, update = m.get("perf/rollout_s", 0.0), m.get("perf/update_s", 0.0)
             share = 100.0 * rollout / max(rollout + update, 1e-9)
             avg_sps = p.global_step / max(p.elapsed_s, 1e-9)
-            solved = (
-                "[green]solved[/green]" if p.solved else f"target {self.config.env.solve_threshold}"
-            )
+            target = self.config.env.solve_threshold
+            if p.solved_now:
+                solved = "[green]solved[/green]"
+            elif p.solved:
+                solved = (
+                    f"[yellow]below target {target}[/yellow] (first solved at step "
+                    f"{p.steps_to_solve:,})"
+                )
+            else:
+                solved = f"target {target}"
             table.add_row(
                 "[bold]steps/s",
                 f"{m.get('perf/sps', 0.0):,.0f} (avg {avg_sps:,.0f})",
@@ -345,7 +472,10 @@ class _Dashboard:
     def update(self, progress: Any) -> None:
         self.latest = progress
         self.progress.update(
-            self.task, completed=min(progress.global_step, progress.total_timesteps)
+            self.task,
+            completed=min(progress.global_step, progress.total_timesteps),
+            description=self.description
+            + (" (solved: stopped early)" if progress.stopped_on_solve else ""),
         )
         if self.live is not None:
             self.live.update(self._render())

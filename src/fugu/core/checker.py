@@ -30,6 +30,24 @@ __all__ = ["check_env"]
 _BUFFERS = STANDARD_FIELD_NAMES
 
 
+def _check_not_gymnasium(env: Any) -> None:
+    """A raw Gymnasium env is not a fugu env: say how to wrap it (instead of a missing
+    attribute error further in)."""
+    if hasattr(env, "single_observation_space") or not hasattr(env, "observation_space"):
+        return
+    if hasattr(env, "num_envs"):
+        hint = "fugu.vector.make(ENV_ID, ...) builds a fugu vec env from a Gymnasium id"
+    else:
+        hint = (
+            "wrap it first: fugu.core.emulation.GymnasiumPufferEnv(env), or build it with "
+            "fugu.make('<gymnasium id>')"
+        )
+    raise EnvContractError(
+        f"{type(env).__name__} is a Gymnasium env, not a fugu env (no single_observation_space, "
+        f"no row buffers); {hint}"
+    )
+
+
 def check_env(env_or_factory: Any | Callable[[], Any], num_steps: int = 200, seed: int = 0) -> None:
     """Validate an env (or vec env) against the fugu env contract.
 
@@ -45,6 +63,7 @@ def check_env(env_or_factory: Any | Callable[[], Any], num_steps: int = 200, see
     is_env = hasattr(env_or_factory, "reset") and not isinstance(env_or_factory, type)
     factory = None if is_env else env_or_factory
     env = factory() if factory is not None else env_or_factory
+    _check_not_gymnasium(env)
     try:
         _check_attributes(env)
         _check_buffers(env)

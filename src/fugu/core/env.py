@@ -71,6 +71,44 @@ def write_actions(target: np.ndarray, actions: Any) -> np.ndarray:
     return target
 
 
+def check_action_values(space: spaces.Space, actions: Any) -> None:
+    """Raise :class:`APIUsageError` for actions outside ``space`` (one pass over the batch).
+
+    Example:
+        >>> check_action_values(spaces.Discrete(2), np.array([0, 1]))
+        >>> check_action_values(spaces.Discrete(2), np.array([0, 2]))
+        Traceback (most recent call last):
+        ...
+        fugu.core.errors.APIUsageError: actions must be in [0, 2) for Discrete(2), got 2
+    """
+    array = np.asarray(actions)
+    if isinstance(space, (spaces.Discrete, spaces.MultiDiscrete)):
+        if array.dtype.kind == "f":
+            if not np.all(np.isfinite(array)) or not np.array_equal(array, np.round(array)):
+                raise APIUsageError(
+                    f"actions of {space} must be whole numbers, got a {array.dtype} array with "
+                    "fractional or non-finite values"
+                )
+        elif array.dtype.kind not in "iub":
+            raise APIUsageError(f"actions of {space} must be integers, got dtype {array.dtype}")
+        if array.size == 0:
+            return
+        if isinstance(space, spaces.Discrete):
+            low, end = int(space.start), int(space.start + space.n)
+            lo, hi = array.min(), array.max()
+            if lo < low or hi >= end:
+                bad = lo if lo < low else hi
+                raise APIUsageError(
+                    f"actions must be in [{low}, {end}) for {space}, got {bad.item()}"
+                )
+        else:
+            start = np.asarray(space.start)
+            if np.any(array < start) or np.any(array >= start + space.nvec):
+                raise APIUsageError(f"actions out of range for {space}")
+    elif isinstance(space, spaces.Box) and array.dtype.kind == "f" and np.isnan(array).any():
+        raise APIUsageError(f"actions of {space} contain NaN")
+
+
 @dataclass
 class EnvBuffers:
     """The row buffers of an env, allocated once and written in place.
@@ -214,6 +252,31 @@ class EnvBuffers:
             check_array(f, arrays[name], num_rows)
 
 
+def batched_space(space: spaces.Space, rows: int) -> spaces.Space:
+    """``space`` for ``rows`` rows at once: a Box of shape ``[rows, *shape]``, or a
+    MultiDiscrete for Discrete/MultiDiscrete rows.
+
+    Example:
+        >>> batched_space(spaces.Discrete(3), 2)
+        MultiDiscrete([3 3])
+        >>> batched_space(spaces.Box(-1.0, 1.0, (2,)), 4).shape
+        (4, 2)
+    """
+    if isinstance(space, spaces.Box):
+        low = np.broadcast_to(space.low, (rows, *space.shape))
+        high = np.broadcast_to(space.high, (rows, *space.shape))
+        return spaces.Box(low, high, dtype=space.dtype)  # type: ignore[arg-type]
+    if isinstance(space, spaces.Discrete):
+        return spaces.MultiDiscrete(
+            np.full(rows, space.n, dtype=np.int64), start=np.full(rows, space.start)
+        )
+    if isinstance(space, spaces.MultiDiscrete):
+        nvec = np.broadcast_to(space.nvec, (rows, *space.nvec.shape))
+        start = np.broadcast_to(space.start, (rows, *space.nvec.shape))
+        return spaces.MultiDiscrete(nvec.copy(), start=start.copy())
+    raise EnvContractError(f"cannot batch a {type(space).__name__} space")
+
+
 class PufferEnv:
     """Base class of fugu envs: vectorized by nature, writing preallocated buffers in place.
 
@@ -250,6 +313,10 @@ class PufferEnv:
     render_mode: str | None = None
     """``"rgb_array"`` for envs that implement :meth:`render` (set by the base), as Gymnasium's
     ``RecordVideo`` and SB3's ``VecVideoRecorder`` expect; ``None`` otherwise."""
+    check_actions: bool = True
+    """Check actions passed to ``step`` (one vectorized pass over the batch: out-of-range or
+    fractional discrete actions, NaN Box actions raise). Set it to ``False`` on an env (or a
+    subclass) to skip the check; the trainer writes the action buffer in place and skips it."""
 
     def __init__(
         self,
@@ -292,6 +359,40 @@ class PufferEnv:
         self._pending_infos: Infos = []
         self._env_ids = np.arange(self.num_agents, dtype=np.int64)
 
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(num_envs={self.num_agents}, "
+            f"single_observation_space={self.single_observation_space}, "
+            f"single_action_space={self.single_action_space})"
+        )
+
+    @property
+    def observation_space(self) -> spaces.Space:
+        """Every row's observation as one space, as Gymnasium's vector envs have it
+        (``sample()`` gives ``[num_envs, *obs_shape]``)."""
+        space = self.__dict__.get("_batched_observation_space")
+        if space is None:
+            space = batched_space(self.single_observation_space, self.num_agents)
+            self._batched_observation_space = space
+        return space
+
+    @observation_space.setter
+    def observation_space(self, space: spaces.Space) -> None:
+        self._batched_observation_space = space
+
+    @property
+    def action_space(self) -> spaces.Space:
+        """Every row's action as one space (``sample()`` gives a valid ``actions`` batch)."""
+        space = self.__dict__.get("_batched_action_space")
+        if space is None:
+            space = batched_space(self.single_action_space, self.num_agents)
+            self._batched_action_space = space
+        return space
+
+    @action_space.setter
+    def action_space(self, space: spaces.Space) -> None:
+        self._batched_action_space = space
+
     # -- the contract -----------------------------------------------------------------------
     @property
     def num_envs(self) -> int:
@@ -321,7 +422,11 @@ class PufferEnv:
 
     # -- helpers for subclasses -------------------------------------------------------------
     def _write_actions(self, actions: np.ndarray) -> np.ndarray:
-        """Copy ``actions`` into the action buffer (see :func:`write_actions`)."""
+        """Copy ``actions`` into the action buffer (see :func:`write_actions`), checking them
+        against the action space first unless :attr:`check_actions` is false (actions written
+        into the buffer itself, as the trainer does, are never checked)."""
+        if self.check_actions and actions is not self.actions:
+            check_action_values(self.single_action_space, actions)
         return write_actions(self.actions, actions)
 
     def _check_open(self) -> None:

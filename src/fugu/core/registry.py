@@ -136,6 +136,12 @@ class Registry:
 
     def make(self, env_id: str, **kwargs: Any) -> Any:
         """Build ``env_id``: a fugu env, or a Gymnasium id wrapped into the fugu contract."""
+        if not isinstance(env_id, str):
+            raise APIUsageError(
+                f"an env id must be a string such as 'cartpole-v1', got {type(env_id).__name__} "
+                f"{env_id!r} (fugu.registered_ids() lists fugu's; to use an env object, pass it "
+                "to the API that takes envs, e.g. fugu.check_env(env))"
+            )
         if env_id in self._specs:
             return self._specs[env_id].make(**kwargs)
         gym_id = _gymnasium_id(env_id)

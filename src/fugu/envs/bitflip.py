@@ -144,6 +144,8 @@ class BitFlip(NativeEnv):
         max_steps: Truncation step count (default ``n``, enough to solve every episode).
     """
 
+    check_actions = False  # checks its own actions (live rows only, its own messages)
+
     score_keys = ("success",)
     solve_threshold = 0.95  # success rate
 

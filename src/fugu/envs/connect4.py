@@ -291,6 +291,8 @@ class Connect4(NativeEnv):
             is played instead).
     """
 
+    check_actions = False  # checks its own actions (live rows only, its own messages)
+
     action_masks: np.ndarray
     """Legal columns of every row (bool ``[A, 7]``, the ``action_masks`` extra field)."""
     score_keys = ("win", "draw", "illegal")

@@ -329,8 +329,8 @@ class NativeEnv(PufferEnv):
         batch_size: int | None = None,
         extra_fields: Sequence[Field] = (),
     ) -> None:
-        if int(num_envs) < 1:
-            raise APIUsageError(f"num_envs must be >= 1, got {num_envs}")
+        if isinstance(num_envs, bool) or num_envs != int(num_envs) or int(num_envs) < 1:
+            raise APIUsageError(f"num_envs must be a whole number >= 1, got {num_envs!r}")
         if int(threads) < 1:
             raise APIUsageError(f"threads must be >= 1, got {threads}")
         if int(info_interval) < 1:

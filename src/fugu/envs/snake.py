@@ -272,6 +272,8 @@ class Snake(NativeEnv):
         max_steps: Truncation length of one life.
     """
 
+    check_actions = False  # checks its own actions (live rows only, its own messages)
+
     score_keys = ("length",)
     solve_threshold = 10.0  # mean episode return (food eaten minus deaths) per life
 

@@ -45,7 +45,7 @@ def torch_dtype(dtype: np.dtype) -> torch.dtype:
         >>> torch_dtype(np.dtype(np.int64))
         torch.int64
     """
-    return torch.from_numpy(np.empty(0, dtype=dtype)).dtype
+    return torch.from_numpy(np.empty(0, dtype=np.dtype(dtype).newbyteorder("="))).dtype
 
 
 def _as_bytes(batch: torch.Tensor, layout: SpaceLayout) -> tuple[torch.Tensor, tuple[int, ...]]:
@@ -76,8 +76,15 @@ def restore_leaf(batch: torch.Tensor, layout: SpaceLayout, leaf: Leaf | str) -> 
 
 def _leaf_view(flat: torch.Tensor, lead: tuple[int, ...], leaf: Leaf) -> torch.Tensor:
     piece = flat[..., leaf.offset : leaf.offset + leaf.nbytes]
-    if leaf.dtype != np.uint8:
-        piece = piece.view(torch_dtype(leaf.dtype))
+    dtype = np.dtype(leaf.dtype)
+    if dtype.itemsize > 1 and not dtype.isnative:
+        # Non-native byte order (``>f4`` on a little-endian machine): swap each item's bytes.
+        # This leaf is a copy, not a view; native-order leaves stay views.
+        size = dtype.itemsize
+        piece = piece.reshape(*piece.shape[:-1], -1, size).flip(-1).reshape(piece.shape)
+    if dtype != np.uint8:
+        piece = piece.contiguous() if not dtype.isnative else piece
+        piece = piece.view(torch_dtype(dtype))
     return piece.view(*lead, *leaf.shape)
 
 

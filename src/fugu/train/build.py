@@ -11,6 +11,7 @@ import fugu.vector
 from fugu.algos.base import Algorithm
 from fugu.algos.registry import get_algorithm
 from fugu.bridges.entry import EntryPointEnv, is_entry_point
+from fugu.core.errors import APIUsageError
 from fugu.loggers import JsonlLogger, Logger, MultiLogger
 from fugu.train.experiment import ExperimentConfig
 from fugu.train.loop import Trainer, make_train_envs
@@ -121,7 +122,15 @@ def build_trainer(config: ExperimentConfig, **trainer_kwargs: Any) -> Trainer:
 
     ``trainer_kwargs`` go to the trainer (``policy_map``, ``reward_hooks``, ``dataset``).
     """
-    envs = build_env(config)
+    try:
+        envs = build_env(config)
+    except TypeError as error:
+        if not config.env.kwargs:
+            raise
+        raise APIUsageError(
+            f"env {config.env.id!r} rejected env.kwargs {config.env.kwargs} ({error}); check "
+            "the env's docstring ('fugu envs' lists them) for its arguments"
+        ) from None
     algo = build_algorithm(config, envs[0].single_observation_space, envs[0].single_action_space)
     return Trainer(envs, algo, config.train, **trainer_kwargs)
 

@@ -40,6 +40,9 @@ class TrainConfig:
     """``torch.set_num_threads`` for the process (``None`` leaves torch's default)."""
     episode_window: int = 100
     """Recent episodes kept in ``Trainer.episode_returns`` (solve detection)."""
+    stop_on_solve: bool = False
+    """End the run once ``env.solve_threshold`` is met and 100 deterministic episodes confirm
+    it (the final checkpoint is then the solving policy, not one trained on past it)."""
 
     def __post_init__(self) -> None:
         if self.total_timesteps < 1 or self.num_steps < 1:

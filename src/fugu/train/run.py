@@ -7,6 +7,7 @@
 
 Stopping: pass a ``threading.Event`` as ``stop``; once set, the run finishes its current epoch,
 writes a checkpoint and returns with ``interrupted=True``. The CLI sets it on the first Ctrl-C.
+With ``train.stop_on_solve`` the run also ends at the epoch that first meets the solve threshold.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fugu.core.errors import APIUsageError
 from fugu.train.build import build_env, build_trainer, make_logger
 from fugu.train.experiment import ExperimentConfig
-from fugu.train.run_dir import open_run, resolve_resume, resolve_run_dir
+from fugu.train.run_dir import commit_run, plan_run, resolve_resume, resolve_run_dir
 from fugu.train.session import (
     Callback,
     EpochContext,
@@ -31,6 +33,7 @@ from fugu.train.session import (
     every,
     load_module_weights,
 )
+from fugu.train.validate import check_device, check_env_id, check_writable
 
 __all__ = [
     "EpochContext",
@@ -57,6 +60,7 @@ def train(
     stop: threading.Event | None = None,
     max_epochs: int | None = None,
     trainer_kwargs: dict[str, Any] | None = None,
+    adopt_checkpoint_config: bool = False,
 ) -> TrainSummary:
     """Train ``config.train.algo`` as ``config`` says, logging, checkpointing and resuming.
 
@@ -75,14 +79,35 @@ def train(
             ``train.total_timesteps``; resume later to continue).
         trainer_kwargs: Extra arguments of the :class:`~fugu.train.loop.Trainer`
             (``policy_map``, ``reward_hooks``, ``dataset``).
+        adopt_checkpoint_config: When resuming, train on with the checkpoint's own config
+            instead of failing where ``config`` differs from it (the CLI passes it when no
+            option was overridden).
 
     Returns:
         A :class:`TrainSummary` (also written to ``run_dir/summary.json``).
     """
-    directory, resume_from, checkpoint, skipped = open_run(config, run_dir, run_name, root)
+    # Everything that can be wrong is checked before the run folder exists.
+    check_device(config.train.device)
+    check_env_id(config.env.id)
+    check_writable(run_dir if run_dir is not None else root, "the run dir")
+    config, directory, resume_from, checkpoint, skipped = plan_run(
+        config, run_dir, run_name, root, adopt_checkpoint_config
+    )
+    if checkpoint is not None and "trainer" not in checkpoint.state:
+        raise APIUsageError(
+            f"cannot resume {resume_from}: a best checkpoint holds weights only (for fugu "
+            "eval and fugu.load); resume from the run dir instead"
+        )
+    if not quiet:
+        _log.info("building %s (env kernels compile on the first run only)", config.env.id)
+    trainer = build_trainer(config, **(trainer_kwargs or {}))
+    try:
+        commit_run(config, directory, checkpoint)
+    except BaseException:
+        trainer.close()
+        raise
     if not quiet:
         _log.info("run dir: %s", directory)
-    trainer = build_trainer(config, **(trainer_kwargs or {}))
     record = RunRecord()
     if checkpoint is not None:
         load_module_weights(trainer.algo.modules(), checkpoint.weights)
@@ -107,8 +132,13 @@ def train(
             if stop is not None and stop.is_set():
                 interrupted = True
                 break
+            if session.stopped_on_solve:
+                if not quiet:
+                    _log.info("solved: stopping (train.stop_on_solve)")
+                break
         if session.saved_epoch != trainer.epoch:
             session.save()
+        session.save_best(final=True)
     finally:
         session.close()
         logger.close()

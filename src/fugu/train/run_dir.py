@@ -20,7 +20,7 @@ from fugu.core.errors import APIUsageError
 from fugu.loggers import read_jsonl
 from fugu.train.experiment import ExperimentConfig
 
-__all__ = ["open_run", "resolve_resume", "resolve_run_dir", "run_prefix"]
+__all__ = ["commit_run", "open_run", "plan_run", "resolve_resume", "resolve_run_dir", "run_prefix"]
 
 _log = logging.getLogger(__name__)
 
@@ -102,14 +102,22 @@ def resolve_resume(
     return found
 
 
-def open_run(
-    config: ExperimentConfig, run_dir: str | Path | None, run_name: str | None, root: str | Path
-) -> tuple[Path, Path | None, Checkpoint | None, list[str]]:
-    """Resolve the run dir and the checkpoint to resume (checking that its config agrees on
-    :attr:`~fugu.train.experiment.ExperimentConfig.compared_sections`); save the config.
+def plan_run(
+    config: ExperimentConfig,
+    run_dir: str | Path | None,
+    run_name: str | None,
+    root: str | Path,
+    adopt_checkpoint_config: bool = False,
+) -> tuple[ExperimentConfig, Path, Path | None, Checkpoint | None, list[str]]:
+    """Resolve the run dir and the checkpoint to resume, writing nothing.
+
+    The checkpoint's config must agree with ``config`` on
+    :attr:`~fugu.train.experiment.ExperimentConfig.compared_sections`; with
+    ``adopt_checkpoint_config`` (nothing was overridden: "continue that run") the checkpoint's
+    own config is used instead.
 
     Returns:
-        ``(run_dir, checkpoint_path or None, loaded checkpoint or None, skipped checkpoints)``.
+        ``(config, run_dir, checkpoint_path or None, loaded checkpoint or None, skipped)``.
     """
     explicit_dir = run_dir is not None or run_name is not None
     if config.checkpoint.resume not in ("auto", "latest", "never") and not explicit_dir:
@@ -123,10 +131,11 @@ def open_run(
     checkpoint = None
     if resume_from is not None:
         checkpoint = load_checkpoint(resume_from)
-        differences = config.diff(
-            ExperimentConfig.from_dict(checkpoint.config), config.compared_sections
-        )
-        if differences:
+        recorded = ExperimentConfig.from_dict(checkpoint.config)
+        differences = config.diff(recorded, config.compared_sections)
+        if differences and adopt_checkpoint_config:
+            config = recorded.with_overrides({"checkpoint.resume": config.checkpoint.resume})
+        elif differences:
             raise APIUsageError(
                 f"cannot resume {resume_from}: the config differs from the checkpoint's ("
                 + "; ".join(differences)
@@ -135,12 +144,30 @@ def open_run(
             )
         if not explicit_dir:
             directory = resume_from.parent.parent
+    return config, directory, resume_from, checkpoint, skipped
+
+
+def commit_run(config: ExperimentConfig, directory: Path, checkpoint: Checkpoint | None) -> None:
+    """Create the run dir: set a previous run's files aside (fresh run) or trim its metrics
+    to the resumed checkpoint; save the config."""
     directory.mkdir(parents=True, exist_ok=True)
     if checkpoint is None:
         _set_aside_previous_run(directory)
     else:
         _trim_metrics(directory / "metrics.jsonl", checkpoint.counters["global_step"])
     config.save(directory)
+
+
+def open_run(
+    config: ExperimentConfig, run_dir: str | Path | None, run_name: str | None, root: str | Path
+) -> tuple[Path, Path | None, Checkpoint | None, list[str]]:
+    """:func:`plan_run` then :func:`commit_run` (the config must agree with the checkpoint's).
+
+    Returns:
+        ``(run_dir, checkpoint_path or None, loaded checkpoint or None, skipped checkpoints)``.
+    """
+    config, directory, resume_from, checkpoint, skipped = plan_run(config, run_dir, run_name, root)
+    commit_run(config, directory, checkpoint)
     return directory, resume_from, checkpoint, skipped
 
 

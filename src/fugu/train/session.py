@@ -4,8 +4,17 @@ After every epoch a :class:`Session` logs the trainer's metrics (plus ``env/mean
 and the callbacks' metrics) to every sink, every ``logging.histogram_interval`` epochs
 histograms of weights, gradients and actions, every ``logging.video_interval`` epochs an
 episode video, and checks the solve criterion: the mean return of exactly the last 100
-episodes ``>= env.solve_threshold``. Checkpoints hold every module the algorithm owns, by
-name (``<module>.<parameter>`` in the safetensors file), and the trainer's other state.
+episodes ``>= env.solve_threshold``. ``train.stop_on_solve`` ends the run there once the
+policy's deterministic play confirms it (:data:`SOLVE_CHECK_EPISODES` episodes on a fresh env:
+a sampling policy can meet the threshold while its mode does not).
+Checkpoints hold every module the algorithm owns, by name (``<module>.<parameter>`` in the
+safetensors file), and the trainer's other state.
+
+Besides the newest ``checkpoint.keep_last`` checkpoints, the run always keeps its **best**
+one in ``checkpoints/best/``: the weights of the epoch with the highest mean return over a
+full window of 100 episodes, or the confirmed solving policy of a run stopped on solve (kept
+in memory when they improve, written with the next checkpoint). It holds weights for
+evaluation and inference, not the trainer's state: resume from the run dir, not from ``best``.
 """
 
 from __future__ import annotations
@@ -25,8 +34,11 @@ from fugu.loggers import Logger
 from fugu.train.diagnostics import GradientRecorder, log_histograms, log_video
 from fugu.train.experiment import ExperimentConfig
 from fugu.train.loop import Trainer
+from fugu.train.validate import describe_space
 
 __all__ = [
+    "BEST_DIR",
+    "SOLVE_CHECK_EPISODES",
     "SOLVE_WINDOW",
     "Callback",
     "EpochContext",
@@ -41,6 +53,14 @@ __all__ = [
 
 SOLVE_WINDOW = 100
 """Episodes averaged by the solve criterion."""
+SOLVE_CHECK_EPISODES = 100
+"""Deterministic episodes (as many rows, played at once) that confirm a solve before
+``train.stop_on_solve`` stops: the same window as the solve criterion, since 10 episodes of a
+noisy env (pendulum) miss the threshold by chance."""
+SOLVE_CHECK_INTERVAL = 5
+"""Epochs between two such checks after one that failed."""
+BEST_DIR = "best"
+"""Subdirectory of ``checkpoints/`` holding the best checkpoint (``best/step-<N>/``)."""
 
 
 def every(epoch: int, interval: int) -> bool:
@@ -84,7 +104,13 @@ def load_module_weights(
             f"{sorted(grouped)}): was it written by another algorithm?"
         )
     for name, module in modules.items():
-        module.load_state_dict(grouped[name])
+        try:
+            module.load_state_dict(grouped[name])
+        except RuntimeError as error:
+            raise APIUsageError(
+                f"the checkpoint's {name!r} weights do not fit this env's spaces (was it "
+                f"trained on another env?): {str(error).splitlines()[-1].strip()}"
+            ) from None
 
 
 @dataclass
@@ -125,7 +151,18 @@ class Progress:
     metrics: dict[str, float]
     mean_return: float
     solved: bool
+    """Whether the run has met the solve threshold at some epoch (see ``solved_now``)."""
     run_dir: Path
+    steps_to_solve: int | None = None
+    """The step at which it was first solved."""
+    solve_threshold: float = math.inf
+    stopped_on_solve: bool = False
+    """This epoch confirmed the solve and ``train.stop_on_solve`` ends the run after it."""
+
+    @property
+    def solved_now(self) -> bool:
+        """Whether the current mean return (last 100 episodes) meets the threshold."""
+        return self.mean_return >= self.solve_threshold
 
     @property
     def fraction(self) -> float:
@@ -154,6 +191,20 @@ class TrainSummary:
     interrupted: bool = False
     resumed_from: str | None = None
     skipped_checkpoints: list[str] = field(default_factory=list)
+    solved_at_end: bool = False
+    """Whether ``final_return`` (the last 100 episodes) still meets the threshold; ``solved``
+    says the run met it at some point (``steps_to_solve``: first solved at)."""
+    best_return: float | None = None
+    """The highest mean return over a full 100-episode window, at ``best_step``."""
+    best_step: int | None = None
+    best_checkpoint: str | None = None
+    """The checkpoint of ``best_return`` (``checkpoints/best/step-<N>``)."""
+    stopped_on_solve: bool = False
+    solve_check_return: float | None = None
+    """With ``train.stop_on_solve``: the deterministic evaluation that confirmed the solve."""
+    warmup_s: float = 0.0
+    """Seconds of this session's first epoch, which includes compiling (first run) or loading
+    (later runs) the env's numba kernels; ``sps`` and ``time_to_solve_s`` exclude it."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values."""
@@ -167,6 +218,10 @@ class RunRecord:
     elapsed_s: float = 0.0
     time_to_solve_s: float | None = None
     steps_to_solve: int | None = None
+    best_return: float | None = None
+    best_step: int | None = None
+    best_checkpoint: str | None = None
+    solve_check_return: float | None = None
 
 
 class Session:
@@ -190,10 +245,18 @@ class Session:
         self.start_step = trainer.global_step
         self.last_saved: Path | None = None
         self.saved_epoch = -1
+        self.best_weights: dict[str, torch.Tensor] | None = None
+        self.stopped_on_solve = False
+        self.warmup_s: float | None = None
+        self.next_solve_check = 0
+        self.warm_step = trainer.global_step
 
     def elapsed(self) -> float:
-        """Seconds of training of the whole run (previous sessions included)."""
-        return self.record.elapsed_s + time.perf_counter() - self.start
+        """Seconds of training of the whole run (previous sessions included), each session's
+        first epoch (the warm-up: kernel compiling or loading) excluded."""
+        if self.warmup_s is None:
+            return self.record.elapsed_s
+        return self.record.elapsed_s + time.perf_counter() - self.start - self.warmup_s
 
     def epoch(self, logger: Logger) -> Progress:
         """Train one epoch, run callbacks, log everything; the epoch's :class:`Progress`."""
@@ -201,11 +264,37 @@ class Session:
         self.grads.active = every(trainer.epoch + 1, config.logging.histogram_interval)
         metrics = dict(trainer.train_epoch())
         self.grads.active = False
+        if self.warmup_s is None:
+            self.warmup_s = time.perf_counter() - self.start
+            self.warm_step = trainer.global_step
         mean_return = trainer.episodes.mean_return(SOLVE_WINDOW)
         metrics["env/mean_return_100"] = mean_return
-        if record.steps_to_solve is None and mean_return >= config.solve_threshold:
+        full = len(trainer.episodes.returns) >= min(SOLVE_WINDOW, config.train.episode_window)
+        if full and record.steps_to_solve is None and mean_return >= config.solve_threshold:
             record.time_to_solve_s = self.elapsed()
             record.steps_to_solve = trainer.global_step
+        if (
+            config.train.stop_on_solve
+            and record.steps_to_solve is not None
+            and full
+            and mean_return >= config.solve_threshold
+            and trainer.epoch >= self.next_solve_check
+        ):
+            verified = self.verify_solved()
+            metrics["eval/solve_check_return"] = verified
+            if verified >= config.solve_threshold:
+                self.stopped_on_solve = True
+                record.solve_check_return = verified
+            else:  # the sampling policy solves it, its mode does not yet: train on
+                self.next_solve_check = trainer.epoch + SOLVE_CHECK_INTERVAL
+        improved = record.best_return is None or mean_return > record.best_return
+        if self.stopped_on_solve or (full and not math.isnan(mean_return) and improved):
+            record.best_return = mean_return
+            record.best_step = trainer.global_step
+            self.best_weights = {
+                key: tensor.detach().clone()
+                for key, tensor in module_weights(trainer.algo.modules()).items()
+            }
         metrics["train/solved"] = float(record.steps_to_solve is not None)
         step = trainer.global_step
         context = EpochContext(
@@ -231,7 +320,51 @@ class Session:
             mean_return,
             record.steps_to_solve is not None,
             self.directory,
+            record.steps_to_solve,
+            config.solve_threshold,
+            self.stopped_on_solve,
         )
+
+    def verify_solved(self) -> float:
+        """Mean return of :data:`SOLVE_CHECK_EPISODES` deterministic episodes on a fresh env
+        (the check ``train.stop_on_solve`` makes before stopping); ``inf`` when the env
+        cannot be built alone (the training criterion then decides)."""
+        from fugu.core.registry import make
+        from fugu.train.evaluate import evaluate_policy
+        from fugu.vector import EnvFactory
+
+        config = self.config
+        kwargs = dict(config.env.kwargs)
+        if EnvFactory(config.env.id, kwargs).accepts("num_envs"):
+            kwargs["num_envs"] = SOLVE_CHECK_EPISODES
+        try:
+            env = make(config.env.id, **kwargs)
+        except Exception:  # an env that needs its trainer's setup: trust the training mean
+            return math.inf
+        try:
+            result = evaluate_policy(
+                env,
+                self.trainer.algo,
+                SOLVE_CHECK_EPISODES,
+                deterministic=True,
+                seed=config.train.seed + 1_000_003,
+            )
+        finally:
+            env.close()
+        return result.mean_return
+
+    def metadata(self) -> dict[str, Any]:
+        """The manifest's metadata: env id, algorithm, and the env's single spaces (checked
+        before a checkpoint is evaluated or loaded on an env)."""
+        env = self.trainer.envs[0]
+        return {
+            "env": self.config.env.id,
+            "algo": self.config.algo,
+            "spaces": {
+                "observation": describe_space(env.single_observation_space),
+                "action": describe_space(env.single_action_space),
+            },
+        }
 
     def save(self) -> Path:
         """Write a checkpoint of the trainer and the record; prune old ones."""
@@ -246,11 +379,38 @@ class Session:
             state=state,
             counters={"global_step": trainer.global_step, "epoch": trainer.epoch},
             config=self.config.to_dict(),
-            metadata={"env": self.config.env.id, "algo": self.config.algo},
+            metadata=self.metadata(),
         )
         prune_checkpoints(self.directory / "checkpoints", self.config.checkpoint.keep_last)
         self.saved_epoch = trainer.epoch
+        self.save_best()
         return self.last_saved
+
+    def save_best(self, final: bool = False) -> Path | None:
+        """Write the best weights seen (if newer than the written ones) to ``checkpoints/best``.
+
+        With ``final`` and no full 100-episode window ever seen, the current weights are
+        written, so a finished run always has a ``best`` checkpoint.
+        """
+        record, trainer = self.record, self.trainer
+        if self.best_weights is None:
+            if not final or record.best_checkpoint is not None:
+                return None
+            self.best_weights = module_weights(trainer.algo.modules())
+            record.best_step = trainer.global_step
+        best_dir = self.directory / "checkpoints" / BEST_DIR
+        path = save_checkpoint(
+            best_dir,
+            weights=self.best_weights,
+            state={"run": asdict(self.record), "best": True},
+            counters={"global_step": int(record.best_step or 0), "epoch": trainer.epoch},
+            config=self.config.to_dict(),
+            metadata={**self.metadata(), "best_return": record.best_return, "kind": "best"},
+        )
+        prune_checkpoints(best_dir, 1)
+        record.best_checkpoint = str(path)
+        self.best_weights = None
+        return path
 
     def summary(
         self, interrupted: bool, resumed_from: Path | None, skipped: list[str]
@@ -258,7 +418,12 @@ class Session:
         """The session's :class:`TrainSummary`."""
         config, trainer, record = self.config, self.trainer, self.record
         wall = time.perf_counter() - self.start
+        warmup = self.warmup_s or 0.0
+        timed_steps = trainer.global_step - self.warm_step
+        if timed_steps <= 0 or wall - warmup <= 0:  # one epoch: only the warm-up to time
+            timed_steps, warmup = trainer.global_step - self.start_step, 0.0
         final = trainer.episodes.mean_return(SOLVE_WINDOW)
+        final_return = None if math.isnan(final) else final
         return TrainSummary(
             env=config.env.id,
             algo=config.algo,
@@ -267,8 +432,8 @@ class Session:
             total_timesteps=config.train.total_timesteps,
             epochs=trainer.epoch,
             wall_s=wall,
-            sps=(trainer.global_step - self.start_step) / wall if wall > 0 else 0.0,
-            final_return=None if math.isnan(final) else final,
+            sps=timed_steps / (wall - warmup) if wall - warmup > 0 else 0.0,
+            final_return=final_return,
             solved=record.steps_to_solve is not None,
             time_to_solve_s=record.time_to_solve_s,
             steps_to_solve=record.steps_to_solve,
@@ -277,6 +442,13 @@ class Session:
             interrupted=interrupted,
             resumed_from=None if resumed_from is None else str(resumed_from),
             skipped_checkpoints=skipped,
+            solved_at_end=final_return is not None and final_return >= config.solve_threshold,
+            best_return=record.best_return,
+            best_step=record.best_step,
+            best_checkpoint=record.best_checkpoint,
+            stopped_on_solve=self.stopped_on_solve,
+            solve_check_return=record.solve_check_return,
+            warmup_s=warmup,
         )
 
     def close(self) -> None:

@@ -507,6 +507,12 @@ class Multiprocessing(VecEnvBase):
             f"worker {worker} (pid {process.pid}) {how} (exit code {code}) without answering; "
             "its envs are lost: close() this vec env and make a new one"
         )
+        if self.context in ("spawn", "forkserver") and code is not None and code > 0:
+            self._error += (
+                f". With the {self.context!r} start method each worker re-imports your main "
+                "script: if this runs from a script, put the code that makes envs or trains "
+                'under `if __name__ == "__main__":` (docs/troubleshooting.md)'
+            )
         raise WorkerError(self._error)
 
     # -- hooks ------------------------------------------------------------------------------
