@@ -137,29 +137,21 @@ def run_fugu(config: TrainBenchConfig, seed: int) -> dict[str, Any]:
     )
 
 
-def run_sb3(config: TrainBenchConfig, seed: int) -> dict[str, Any]:
-    """Train SB3 PPO (rl-zoo3 hyperparameters) on Gymnasium ``CartPole-v1``; one result row."""
-    try:
-        from stable_baselines3 import PPO
-        from stable_baselines3.common.callbacks import BaseCallback
-        from stable_baselines3.common.env_util import make_vec_env
-        from stable_baselines3.common.logger import configure
-    except ImportError as error:  # pragma: no cover - sb3 is in the dev extras
-        raise missing_dependency("stable_baselines3", "sb3") from error
+def sb3_threshold_callback(
+    threshold: float, budget_s: float, *, stop_on_reach: bool = False, min_episodes: int = 1
+) -> Any:
+    """An SB3 callback recording when the mean of the last 100 training episodes first reaches
+    ``threshold`` (``steps``, ``time``; ``final`` is the latest mean); it stops training after
+    ``budget_s`` seconds, or on reaching with ``stop_on_reach``."""
+    from stable_baselines3.common.callbacks import BaseCallback
 
-    hp = SB3_CARTPOLE_HYPERPARAMS
-    budget_s = config.time_budget_s
-    stop_on_solve = config.stop_on_solve
-
-    class SolveCallback(BaseCallback):  # type: ignore[misc]
-        """Records when the mean of the last 100 episode returns reaches the threshold."""
-
+    class Threshold(BaseCallback):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
             self.start = time.perf_counter()
-            self.time_to_solve: float | None = None
-            self.steps_to_solve: int | None = None
-            self.final_return: float | None = None
+            self.time: float | None = None
+            self.steps: int | None = None
+            self.final: float | None = None
 
         def _on_training_start(self) -> None:
             self.start = time.perf_counter()
@@ -167,13 +159,28 @@ def run_sb3(config: TrainBenchConfig, seed: int) -> dict[str, Any]:
         def _on_step(self) -> bool:
             buffer = self.model.ep_info_buffer
             if buffer:
-                self.final_return = float(statistics.fmean(info["r"] for info in buffer))
-                if self.steps_to_solve is None and self.final_return >= SOLVE_THRESHOLD:
-                    self.time_to_solve = time.perf_counter() - self.start
-                    self.steps_to_solve = int(self.num_timesteps)
-                    if stop_on_solve:
+                self.final = float(statistics.fmean(info["r"] for info in buffer))
+                reached = len(buffer) >= min_episodes and self.final >= threshold
+                if self.steps is None and reached:
+                    self.time = time.perf_counter() - self.start
+                    self.steps = int(self.num_timesteps)
+                    if stop_on_reach:
                         return False
             return time.perf_counter() - self.start < budget_s
+
+    return Threshold()
+
+
+def run_sb3(config: TrainBenchConfig, seed: int) -> dict[str, Any]:
+    """Train SB3 PPO (rl-zoo3 hyperparameters) on Gymnasium ``CartPole-v1``; one result row."""
+    try:
+        from stable_baselines3 import PPO
+        from stable_baselines3.common.env_util import make_vec_env
+        from stable_baselines3.common.logger import configure
+    except ImportError as error:  # pragma: no cover - sb3 is in the dev extras
+        raise missing_dependency("stable_baselines3", "sb3") from error
+
+    hp = SB3_CARTPOLE_HYPERPARAMS
 
     def linear(initial: float) -> Callable[[float], float]:
         return lambda progress_remaining: progress_remaining * initial
@@ -196,7 +203,9 @@ def run_sb3(config: TrainBenchConfig, seed: int) -> dict[str, Any]:
             verbose=0,
         )
         model.set_logger(configure(log_dir, []))
-        callback = SolveCallback()
+        callback = sb3_threshold_callback(
+            SOLVE_THRESHOLD, config.time_budget_s, stop_on_reach=config.stop_on_solve
+        )
         start = time.perf_counter()
         model.learn(total_timesteps=config.sb3_timesteps, callback=callback)
         wall = time.perf_counter() - start
@@ -206,10 +215,10 @@ def run_sb3(config: TrainBenchConfig, seed: int) -> dict[str, Any]:
         seed,
         int(model.num_timesteps),
         wall,
-        solved=callback.steps_to_solve is not None,
-        time_to_solve_s=callback.time_to_solve,
-        steps_to_solve=callback.steps_to_solve,
-        final_return=callback.final_return,
+        solved=callback.steps is not None,
+        time_to_solve_s=callback.time,
+        steps_to_solve=callback.steps,
+        final_return=callback.final,
         num_envs=hp["n_envs"],
     )
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from fugu.core.errors import APIUsageError, missing_dependency
+from fugu.train.benchmark import sb3_threshold_callback
 
 __all__ = ["TASKS", "ZooConfig", "ZooTask", "run_zoo", "summarize_task"]
 
@@ -159,7 +160,6 @@ def run_sb3(task: ZooTask, seed: int, config: ZooConfig) -> dict[str, Any]:
     """Train SB3 PPO with rl-zoo3's settings on the task; one result row."""
     try:
         from stable_baselines3 import PPO
-        from stable_baselines3.common.callbacks import BaseCallback
         from stable_baselines3.common.env_util import make_vec_env
         from stable_baselines3.common.evaluation import evaluate_policy
         from stable_baselines3.common.logger import configure
@@ -175,32 +175,11 @@ def run_sb3(task: ZooTask, seed: int, config: ZooConfig) -> dict[str, Any]:
         if isinstance(value, str) and value.startswith("lin_"):
             initial = float(value[4:])
             settings[key] = lambda remaining, initial=initial: remaining * initial
-    threshold, budget_s = task.threshold, config.time_budget_s
-
-    class Threshold(BaseCallback):  # type: ignore[misc]
-        def __init__(self) -> None:
-            super().__init__()
-            self.start = time.perf_counter()
-            self.time: float | None = None
-            self.steps: int | None = None
-            self.final: float | None = None
-
-        def _on_training_start(self) -> None:
-            self.start = time.perf_counter()
-
-        def _on_step(self) -> bool:
-            buffer = self.model.ep_info_buffer
-            if buffer:
-                self.final = float(statistics.fmean(info["r"] for info in buffer))
-                if self.steps is None and len(buffer) >= 100 and self.final >= threshold:
-                    self.time = time.perf_counter() - self.start
-                    self.steps = int(self.num_timesteps)
-            return time.perf_counter() - self.start < budget_s
 
     env = make_vec_env(task.env_id, n_envs=n_envs, seed=seed)
     if normalize:
         env = VecNormalize(env, gamma=settings.get("gamma", 0.99))
-    callback = Threshold()
+    callback = sb3_threshold_callback(task.threshold, config.time_budget_s, min_episodes=100)
     with tempfile.TemporaryDirectory(prefix="fugu-zoo-sb3-") as log_dir:
         model = PPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **settings)
         model.set_logger(configure(log_dir, []))
