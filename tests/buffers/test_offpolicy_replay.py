@@ -45,7 +45,8 @@ def test_prioritized_sampling_follows_priorities_and_weights_correct_it():
     buf.add({
         "observations": torch.arange(8.0).unsqueeze(-1), "next_observations": torch.zeros(8, 1),
         "actions": torch.zeros(8, dtype=torch.long), "rewards": torch.zeros(8),
-        "terminals": torch.zeros(8, dtype=torch.bool), "truncations": torch.zeros(8, dtype=torch.bool),
+        "terminals": torch.zeros(8, dtype=torch.bool),
+        "truncations": torch.zeros(8, dtype=torch.bool),
     })  # fmt: skip
     errors = torch.tensor([1.0, 0, 0, 0, 0, 0, 0, 3.0])
     buf.update_priorities(torch.arange(8), errors)
@@ -59,7 +60,9 @@ def test_prioritized_sampling_follows_priorities_and_weights_correct_it():
     weights = batch["weights"]
     w0 = weights[batch.info["indices"] == 0]
     w7 = weights[batch.info["indices"] == 7]
-    assert torch.allclose(w0, torch.ones_like(w0)) and torch.allclose(w7, torch.full_like(w7, 1 / 3))
+    assert torch.allclose(w0, torch.ones_like(w0)) and torch.allclose(
+        w7, torch.full_like(w7, 1 / 3)
+    )
 
 
 def _rollout(buf: ReplayBuffer, rows: int, steps: int, episode_lengths: list[int]) -> None:

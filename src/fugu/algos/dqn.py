@@ -219,7 +219,7 @@ class DQN:
         self.config = config = config or DQNConfig()
         self.device = torch.device(device)
         self.q = q_network.to(self.device)
-        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        self.q_target = copy.deepcopy(self.q)  # never in an optimizer; used under no_grad
         self.optimizer = Optimizer(
             self.q.parameters(),
             learning_rate=config.learning_rate,

@@ -196,7 +196,7 @@ class SAC:
         self.device = torch.device(device)
         self.actor = actor.to(self.device)
         self.critic = critic.to(self.device)
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.critic_target = copy.deepcopy(self.critic)  # never in an optimizer; used under no_grad
         self.scale = BoxScale(action_space, self.device)
         self.target_entropy = (
             -float(self.scale.size) if config.target_entropy is None else config.target_entropy

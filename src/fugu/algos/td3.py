@@ -167,9 +167,9 @@ class TD3:
         self.config = config = config or TD3Config()
         self.device = torch.device(device)
         self.actor = actor.to(self.device)
-        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        self.actor_target = copy.deepcopy(self.actor)  # never in an optimizer; used under no_grad
         self.critic = critic.to(self.device)
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.critic_target = copy.deepcopy(self.critic)  # never in an optimizer; used under no_grad
         self.scale = BoxScale(action_space, self.device)
         options: dict[str, Any] = {
             "learning_rate": config.learning_rate,

@@ -331,6 +331,7 @@ class ReplayBuffer:
             "position": self.position,
             "size": self.size,
             "generator": self.generator.get_state(),
+            "progress": self.progress,
         }
         if self.steps is not None:
             assert self.episode_starts is not None and self.episode_ends is not None
@@ -353,6 +354,7 @@ class ReplayBuffer:
             tensor[:size] = state["tensors"][name]
         self.position, self.size = int(state["position"]), size
         self.generator.set_state(state["generator"])
+        self.progress = float(state.get("progress", 0.0))
         if self.steps is not None and "index" in state:
             assert self.episode_starts is not None and self.episode_ends is not None
             assert self._row_start is not None

@@ -81,13 +81,11 @@ class SumTree:
         return (nodes - self.leaves).clamp_(max=self.capacity - 1)
 
     def state_dict(self) -> dict[str, Any]:
-        """The leaves' priorities and the largest priority seen."""
-        return {"leaves": self.tree[self.leaves :].clone(), "max_priority": self.max_priority}
+        """The whole tree (inner sums included, so sampling resumes bitwise) and the largest
+        priority seen."""
+        return {"tree": self.tree.clone(), "max_priority": self.max_priority}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` (the inner sums are recomputed)."""
-        self.tree[self.leaves :] = state["leaves"].to(self.device)
-        for level in range(self.depth - 1, -1, -1):
-            nodes = torch.arange(1 << level, 2 << level, device=self.device)
-            self.tree[nodes] = self.tree[2 * nodes] + self.tree[2 * nodes + 1]
+        """Restore :meth:`state_dict`."""
+        self.tree.copy_(state["tree"])
         self.max_priority = float(state["max_priority"])
