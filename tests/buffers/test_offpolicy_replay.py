@@ -165,3 +165,15 @@ def test_row_ordered_rings_refuse_what_they_cannot_keep_in_order():
     with pytest.raises(APIUsageError, match="one step of all 2 rows"):
         buf.add({name: torch.zeros(3, *t.shape[1:], dtype=t.dtype)
                  for name, t in buf.tensors.items()})  # fmt: skip
+
+
+def test_prefetched_batches_are_fresh_after_every_add():
+    buf = ReplayBuffer(_fields(), 100, seed=0, prefetch=4)
+    _rollout(buf, rows=1, steps=10, episode_lengths=[100])
+    first = [buf.sample(8) for _ in range(3)]
+    assert len({tuple(b.info["indices"].tolist()) for b in first}) == 3  # distinct draws
+    assert all(b["observations"].shape == (8, 1) for b in first)
+    _rollout(buf, rows=1, steps=1, episode_lengths=[100])  # a new step 0 lands in slot 10
+    assert not buf._prefetched
+    seen = torch.cat([buf.sample(8).info["indices"] for _ in range(40)])
+    assert int(seen.max()) == 10  # the new slot is drawn once added

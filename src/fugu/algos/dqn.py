@@ -226,6 +226,7 @@ class DQN:
             lr_schedule=config.lr_schedule,
             max_grad_norm=config.max_grad_norm,
             device=self.device,
+            foreach=True,
         )
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self.num_updates = 0
@@ -335,16 +336,22 @@ class DQN:
             self.replay.progress = progress
         obs, nxt = batch["observations"], batch["next_observations"]
         actions = batch["actions"].long().reshape(-1, 1)
+        n = obs.shape[0]
+        if c.double_q:  # one forward of the online network over s and s'
+            q_both = self.q(torch.cat([obs, nxt]))
+            q_all, q_online_next = q_both[:n], q_both[n:].detach()
+        else:
+            q_all = self.q(obs)
         with torch.no_grad():
             q_next_target = self.q_target(nxt)
             if c.double_q:
-                next_actions = self.q(nxt).argmax(-1, keepdim=True)
+                next_actions = q_online_next.argmax(-1, keepdim=True)
                 q_next = q_next_target.gather(-1, next_actions).squeeze(-1)
             else:
                 q_next = q_next_target.max(-1).values
             not_done = (~batch["terminals"]).float()
             target = batch["rewards"].float() + discounts(batch, c.gamma) * not_done * q_next
-        q = self.q(obs).gather(-1, actions).squeeze(-1)
+        q = q_all.gather(-1, actions).squeeze(-1)
         td = q - target
         if c.loss == "huber":
             per_sample = F.smooth_l1_loss(q, target, reduction="none")

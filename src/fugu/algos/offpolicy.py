@@ -115,6 +115,7 @@ def make_replay(
         gamma=config.gamma,
         prioritized=prioritized,
         relabeler=relabeler,
+        prefetch=min(config.gradient_steps, 64),  # the batches of one update phase at once
     )
 
 

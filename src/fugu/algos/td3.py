@@ -176,6 +176,7 @@ class TD3:
             "lr_schedule": config.lr_schedule,
             "max_grad_norm": config.max_grad_norm,
             "device": self.device,
+            "foreach": True,
         }
         self.actor_optimizer = Optimizer(self.actor.parameters(), **options)
         self.critic_optimizer = Optimizer(self.critic.parameters(), **options)

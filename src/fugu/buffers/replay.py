@@ -79,6 +79,10 @@ class ReplayBuffer:
         gamma: Discount of n-step returns.
         prioritized: Proportional prioritized sampling (``None``: uniform).
         relabeler: Hindsight relabelling of goals at sampling (needs ``num_rows``).
+        prefetch: Uniform batches drawn together (one gather per field for all of them) and
+            handed out one per :meth:`sample` call until the next :meth:`add`; the trainer's
+            ``gradient_steps`` batches between two collections are independent uniform draws
+            either way, so this only saves per-call overhead. Ignored when prioritized.
 
     Example:
         >>> import numpy as np
@@ -106,6 +110,7 @@ class ReplayBuffer:
         gamma: float = 0.99,
         prioritized: Prioritized | None = None,
         relabeler: HindsightRelabeler | None = None,
+        prefetch: int = 1,
     ) -> None:
         if capacity < 1:
             raise APIUsageError(f"replay capacity must be >= 1, got {capacity}")
@@ -141,6 +146,8 @@ class ReplayBuffer:
         self.prioritized = prioritized
         self.relabeler = relabeler
         self.tree = SumTree(self.capacity, self.device) if prioritized is not None else None
+        self.prefetch = max(int(prefetch), 1)
+        self._prefetched: list[Batch] = []
         self.position = 0
         self.size = 0
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -197,6 +204,7 @@ class ReplayBuffer:
         n = int(next(iter(transitions.values())).shape[0])
         if n == 0:
             return
+        self._prefetched.clear()
         if self.num_rows is not None and n != self.num_rows:
             raise APIUsageError(
                 f"this ring keeps rows in order: add one step of all {self.num_rows} rows at a "
@@ -255,6 +263,20 @@ class ReplayBuffer:
         """
         if self.size == 0:
             raise APIUsageError("ReplayBuffer.sample: the buffer is empty")
+        if self.tree is not None or self.prefetch == 1:
+            return self._draw(batch_size)
+        if not self._prefetched or self._prefetched[-1].num_steps != batch_size:
+            big = self._draw(batch_size * self.prefetch)
+            self._prefetched = [
+                Batch(
+                    {name: t[k * batch_size : (k + 1) * batch_size] for name, t in big.items()},
+                    info={"indices": big.info["indices"][k * batch_size : (k + 1) * batch_size]},
+                )
+                for k in range(self.prefetch - 1, -1, -1)
+            ]
+        return self._prefetched.pop()
+
+    def _draw(self, batch_size: int) -> Batch:
         data: dict[str, Tensor] = {}
         if self.tree is None:
             idx = torch.randint(
