@@ -12,6 +12,8 @@ Tasks (criteria of issue 16):
 * ``dqn_her_bitflip15``: DQN + HER (future, k=4) on bit flipping with 15 bits; solved when
   the success rate of the last 100 episodes reaches 0.9.
 * ``dqn_bitflip15``: the same without HER, on a fixed budget: it does not get there.
+* ``sac_her_bitflip10``: SAC + HER (future, k=4) on continuous bit flipping with 10 bits
+  (SAC's defaults, both); solved as above.
 * ``sac_pendulum``: SAC on Pendulum-v1 (learning rate 1e-3, rl-zoo); solved when the mean
   return of the last 10 episodes reaches -200.
 * ``dqn_cartpole``: DQN on CartPole-v1 under the rl-zoo protocol (its hyperparameters, 5e4
@@ -135,6 +137,47 @@ def sb3_bitflip(seed: int, her: bool, budget: int, n: int = 15) -> dict[str, Any
         kwargs["replay_buffer_kwargs"] = {"n_sampled_goal": 4, "goal_selection_strategy": "future"}
     model = SB3DQN("MultiInputPolicy", env, seed=seed, device="cpu",
                    policy_kwargs={"net_arch": list(HER_DQN["hidden_sizes"])}, **kwargs)  # fmt: skip
+    Stop.solved = False
+    start = time.perf_counter()
+    model.learn(budget, callback=Stop())
+    seconds = time.perf_counter() - start
+    steps = model.num_timesteps
+    score = float(np.mean(model.ep_success_buffer)) if model.ep_success_buffer else 0.0
+    return {"solved": Stop.solved, "steps": steps, "seconds": seconds, "sps": steps / seconds,
+            "score": score}  # fmt: skip
+
+
+def fugu_sac_bitflip(seed: int, budget: int, n: int = 10) -> dict[str, Any]:
+    torch.manual_seed(seed)
+    config = SACConfig(her_strategy="future", her_k=4, seed=seed)
+    algo = _build(SAC, config, "bitflip-v1", n=n, continuous=True)
+
+    def solved(trainer: Trainer) -> bool:
+        return len(trainer.episode_returns) >= 100 and _success(trainer.episode_returns, n) >= 0.9
+
+    trainer, out = _fugu_run("bitflip-v1", algo, budget, solved, n=n, continuous=True)
+    out["score"] = _success(trainer.episode_returns, n)
+    return out
+
+
+def sb3_sac_bitflip(seed: int, budget: int, n: int = 10) -> dict[str, Any]:
+    from stable_baselines3 import SAC as SB3SAC
+    from stable_baselines3 import HerReplayBuffer
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.envs import BitFlippingEnv
+
+    class Stop(BaseCallback):
+        solved = False
+
+        def _on_step(self) -> bool:
+            buf = self.model.ep_success_buffer
+            Stop.solved = len(buf) >= 100 and float(np.mean(buf)) >= 0.9
+            return not Stop.solved
+
+    env = BitFlippingEnv(n_bits=n, continuous=True, max_steps=n)
+    her = {"n_sampled_goal": 4, "goal_selection_strategy": "future"}
+    model = SB3SAC("MultiInputPolicy", env, seed=seed, device="cpu",
+                   replay_buffer_class=HerReplayBuffer, replay_buffer_kwargs=her)  # fmt: skip
     Stop.solved = False
     start = time.perf_counter()
     model.learn(budget, callback=Stop())
@@ -279,6 +322,7 @@ TASKS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., dict[str, An
     "dqn_bitflip15": (
         lambda s, b: fugu_bitflip(s, False, b), lambda s, b: sb3_bitflip(s, False, b), 10_000,
     ),
+    "sac_her_bitflip10": (fugu_sac_bitflip, sb3_sac_bitflip, 20_000),
     "sac_pendulum": (fugu_pendulum, sb3_pendulum, 20_000),
     "dqn_cartpole": (fugu_cartpole, sb3_cartpole, 50_000),
 }  # fmt: skip
