@@ -105,3 +105,18 @@ def test_goal_layout_and_dict_space() -> None:
         layout["goal"]
     with pytest.raises(ValueError, match="last dimension 18"):
         layout.split(np.zeros((2, 5)))
+
+
+def test_continuous_variant_flips_every_bit_with_a_positive_action() -> None:
+    env = BitFlip(num_envs=2, n=4, seed=0, continuous=True)
+    assert env.single_action_space.shape == (4,)
+    obs, _ = env.reset()
+    bits = obs[:, :4].copy()
+    actions = np.array([[1.0, -1.0, 0.5, -0.2], [-1.0, -1.0, -1.0, -1.0]], dtype=np.float32)
+    obs, rewards, terminals, truncations, _ = env.step(actions)
+    live = ~(terminals | truncations)
+    expected = bits.copy()
+    expected[0, [0, 2]] = 1 - expected[0, [0, 2]]
+    assert np.array_equal(obs[live, :4], expected[live])
+    assert rewards[1] == -1.0 and not terminals[1]  # no flip: still differs from the goal
+    env.close()

@@ -76,7 +76,13 @@ class ReplaySettings:
 
     Each epoch the trainer collects ``train.num_steps`` steps of every row into the replay
     ring, then, once ``learning_starts`` transitions are stored, calls ``update`` on
-    ``gradient_steps`` batches of ``batch_size`` transitions sampled uniformly.
+    ``gradient_steps`` batches of ``batch_size`` transitions sampled uniformly. The
+    update-to-data ratio is ``gradient_steps / (rows * train.num_steps)``.
+
+    An algorithm that defines ``make_replay(fields, num_rows, env, seed)`` builds the ring
+    itself (a :class:`~fugu.buffers.ReplayBuffer` with n-step returns, priorities or
+    hindsight relabelling); the trainer then adds every rollout to it with ``add_rollout`` and
+    samples it with ``sample(batch_size)``.
     """
 
     capacity: int = 100_000
@@ -87,6 +93,10 @@ class ReplaySettings:
     """Updates per epoch."""
     learning_starts: int = 1_000
     """Transitions stored before the first update."""
+    checkpoint_replay: bool = True
+    """Save the replay ring with the run's state. Without it a resumed run refills the ring
+    for ``learning_starts`` transitions before its next update (the weights, optimizers and
+    counters resume exactly; the samples drawn afterwards differ)."""
 
 
 class ActOutput(NamedTuple):

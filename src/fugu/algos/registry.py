@@ -40,6 +40,9 @@ ENTRY_POINT_GROUP = "fugu.algorithms"
 
 _BUILTIN: dict[str, str] = {
     "ppo": "fugu.algos.ppo:PPO",
+    "dqn": "fugu.algos.dqn:DQN",
+    "sac": "fugu.algos.sac:SAC",
+    "td3": "fugu.algos.td3:TD3",
 }
 _registry: dict[str, Any] = dict(_BUILTIN)
 _discovered = False

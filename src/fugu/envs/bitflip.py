@@ -85,9 +85,7 @@ def _reset(
 def _step(
     lo: int, hi: int, io: KernelIO, bits: np.ndarray, goal: np.ndarray, max_steps: int
 ) -> int:  # pragma: no cover - numba
-    actions, obs, rewards = io[ACTIONS], io[OBSERVATIONS], io[REWARDS]
-    terminals, truncations, rng = io[TERMINALS], io[TRUNCATIONS], io[RNG]
-    ret, length, stats = io[EPISODE_RETURN], io[EPISODE_LENGTH], io[EPISODE_STATS]
+    actions = io[ACTIONS]
     n = bits.shape[1]
     invalid = 0
     for i in range(lo, hi):
@@ -96,25 +94,50 @@ def _step(
             invalid += 1
         else:
             bits[i, a] ^= 1
-        solved = True
-        for k in range(n):
-            if bits[i, k] != goal[i, k]:
-                solved = False
-                break
-        reward = 0.0 if solved else -1.0
-        rewards[i] = reward
-        ret[i] += reward
-        length[i] += 1
-        truncated = (not solved) and length[i] >= max_steps
-        terminals[i] = solved
-        truncations[i] = truncated
-        _observe(i, bits, goal, obs)
-        if solved or truncated:
-            stats[i, 3] += 1.0 if solved else 0.0
-            end_episode(io, i, i, i + 1)
-            _draw(i, bits, goal, rng)
-            _observe(i, bits, goal, obs)
+        _judge(i, io, bits, goal, max_steps)
     return invalid
+
+
+@njit(cache=True, nogil=True)
+def _step_continuous(
+    lo: int, hi: int, io: KernelIO, bits: np.ndarray, goal: np.ndarray, max_steps: int
+) -> int:  # pragma: no cover - numba
+    actions = io[ACTIONS]
+    n = bits.shape[1]
+    for i in range(lo, hi):
+        for k in range(n):
+            if actions[i, k] > 0.0:
+                bits[i, k] ^= 1
+        _judge(i, io, bits, goal, max_steps)
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def _judge(
+    i: int, io: KernelIO, bits: np.ndarray, goal: np.ndarray, max_steps: int
+) -> None:  # pragma: no cover - numba
+    obs, rewards = io[OBSERVATIONS], io[REWARDS]
+    terminals, truncations, rng = io[TERMINALS], io[TRUNCATIONS], io[RNG]
+    ret, length, stats = io[EPISODE_RETURN], io[EPISODE_LENGTH], io[EPISODE_STATS]
+    n = bits.shape[1]
+    solved = True
+    for k in range(n):
+        if bits[i, k] != goal[i, k]:
+            solved = False
+            break
+    reward = 0.0 if solved else -1.0
+    rewards[i] = reward
+    ret[i] += reward
+    length[i] += 1
+    truncated = (not solved) and length[i] >= max_steps
+    terminals[i] = solved
+    truncations[i] = truncated
+    _observe(i, bits, goal, obs)
+    if solved or truncated:
+        stats[i, 3] += 1.0 if solved else 0.0
+        end_episode(io, i, i, i + 1)
+        _draw(i, bits, goal, rng)
+        _observe(i, bits, goal, obs)
 
 
 def bitflip_reward(achieved_goal: np.ndarray, desired_goal: np.ndarray) -> np.ndarray:
@@ -142,6 +165,8 @@ class BitFlip(NativeEnv):
         batch_size: Rows per ``recv`` batch for double buffering (``None``: all rows).
         n: Number of bits (1 to 64).
         max_steps: Truncation step count (default ``n``, enough to solve every episode).
+        continuous: Box actions in ``[-1, 1]^n`` instead of ``Discrete(n)``: every bit whose
+            action is positive flips (the continuous variant used with SAC and TD3).
     """
 
     check_actions = False  # checks its own actions (live rows only, its own messages)
@@ -160,6 +185,7 @@ class BitFlip(NativeEnv):
         batch_size: int | None = None,
         n: int = 8,
         max_steps: int | None = None,
+        continuous: bool = False,
     ) -> None:
         if not 1 <= int(n) <= 64:
             raise APIUsageError(f"bitflip needs 1 <= n <= 64 bits, got n={n}")
@@ -167,13 +193,18 @@ class BitFlip(NativeEnv):
         self.max_steps = self.n if max_steps is None else int(max_steps)
         if self.max_steps < 1:
             raise APIUsageError(f"max_steps must be >= 1, got {max_steps}")
+        self.continuous = bool(continuous)
         self.goal_layout = GoalLayout(self.n, self.n)
         observation_space = spaces.Box(0.0, 1.0, (3 * self.n,), dtype=np.float32)
         self.dict_observation_space = self.goal_layout.dict_space(observation_space)
         super().__init__(
             num_envs,
             observation_space,
-            spaces.Discrete(self.n),
+            (
+                spaces.Box(-1.0, 1.0, (self.n,), dtype=np.float32)
+                if self.continuous
+                else spaces.Discrete(self.n)
+            ),
             threads=threads,
             seed=seed,
             buffers=buffers,
@@ -196,7 +227,8 @@ class BitFlip(NativeEnv):
     def step_envs(self, lo: int, hi: int) -> None:
         """Step copies ``[lo, hi)``."""
         s = self.state
-        invalid = _step(lo, hi, self.io, s["bits"], s["goal"], self.max_steps)
+        kernel = _step_continuous if self.continuous else _step
+        invalid = kernel(lo, hi, self.io, s["bits"], s["goal"], self.max_steps)
         if invalid:
             raise APIUsageError(
                 f"bitflip actions must lie in [0, {self.n}); got {invalid} out-of-range actions "

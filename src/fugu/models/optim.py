@@ -80,6 +80,8 @@ class Optimizer:
         max_grad_norm: Clip the global gradient norm to this (``0``: no clipping).
         amp: One of :data:`AMP_MODES`; ``fp16`` needs a CUDA ``device``.
         device: Where the parameters live (sets the autocast device type).
+        foreach: AdamW's multi-tensor implementation (``None``: torch's default, which is
+            off on CPU; ``True`` pays off for the many small steps of off-policy learning).
 
     Attributes:
         grad_norms: Sum of the pre-clipping gradient norms since :meth:`pop_grad_norm`.
@@ -98,6 +100,7 @@ class Optimizer:
         max_grad_norm: float = 0.0,
         amp: str = "none",
         device: torch.device | str = "cpu",
+        foreach: bool | None = None,
     ) -> None:
         device = torch.device(device)
         if amp not in AMP_MODES:
@@ -115,7 +118,7 @@ class Optimizer:
         self.device = device
         self.optimizer = torch.optim.AdamW(
             self.params, lr=learning_rate, eps=adam_eps, betas=adam_betas,
-            weight_decay=weight_decay,
+            weight_decay=weight_decay, foreach=foreach,
         )  # fmt: skip
         self.scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
         self._autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)

@@ -105,11 +105,14 @@ class Trainer:
             self.replay_settings = algo.replay_settings()  # type: ignore[attr-defined]
             fields = self.collector.storage.fields
             names = [*_REPLAY_FIELDS, *(n for n in fields if n not in _STORAGE_ONLY)]
-            self.replay = ReplayBuffer(
-                {n: fields[n] for n in dict.fromkeys(names)},
-                self.replay_settings.capacity,
-                self.device,
-                seed=config.seed,
+            replay_fields = {n: fields[n] for n in dict.fromkeys(names)}
+            make_replay = getattr(algo, "make_replay", None)  # an algorithm may own its ring
+            self.replay = (
+                make_replay(replay_fields, self.num_stored, envs[0], config.seed)
+                if make_replay is not None
+                else ReplayBuffer(
+                    replay_fields, self.replay_settings.capacity, self.device, seed=config.seed
+                )
             )
         self._dataset: Iterator[Batch] | None = None
         if self.collection == "offline":
@@ -161,13 +164,7 @@ class Trainer:
 
     def _update_replay(self, batch: Batch, progress: float) -> dict[str, float]:
         assert self.replay is not None and self.replay_settings is not None
-        live = batch["masks"].reshape(-1)
-        self.replay.add(
-            {
-                name: batch[name].reshape(-1, *batch[name].shape[2:])[live]
-                for name in self.replay.fields
-            }
-        )
+        self.replay.add_rollout(batch)
         settings = self.replay_settings
         if len(self.replay) < settings.learning_starts:
             return {"train/replay_size": float(len(self.replay))}
@@ -261,7 +258,8 @@ class Trainer:
             "collector": self.collector.state_dict(),
             "episodes": self.episodes.state_dict(),
         }
-        if self.replay is not None:
+        settings = self.replay_settings
+        if self.replay is not None and settings is not None and settings.checkpoint_replay:
             state["replay"] = self.replay.state_dict()
         if include_modules:
             state["modules"] = {
