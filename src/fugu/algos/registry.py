@@ -40,6 +40,7 @@ ENTRY_POINT_GROUP = "fugu.algorithms"
 
 _BUILTIN: dict[str, str] = {
     "ppo": "fugu.algos.ppo:PPO",
+    "ppo_rnd": "fugu.algos.ppo_rnd:PPORND",
 }
 _registry: dict[str, Any] = dict(_BUILTIN)
 _discovered = False
