@@ -36,8 +36,13 @@ def flat_size(shape: tuple[int, ...]) -> int:
     return int(math.prod(shape))
 
 
-def mlp(sizes: list[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+def mlp(
+    sizes: list[int], activation: type[nn.Module] = nn.ReLU, gain: float | None = None
+) -> nn.Sequential:
     """Linear layers of ``sizes`` with ``activation`` between them (none after the last).
+
+    ``gain``: orthogonal initialisation of the weights with this gain and zero biases (the RND
+    paper's ``sqrt(2)``: outputs of order one); ``None`` keeps torch's default.
 
     Example:
         >>> mlp([4, 8, 2])
@@ -49,7 +54,11 @@ def mlp(sizes: list[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequentia
     """
     layers: list[nn.Module] = []
     for k, (a, b) in enumerate(itertools.pairwise(sizes)):
-        layers.append(nn.Linear(a, b))
+        linear = nn.Linear(a, b)
+        if gain is not None:
+            nn.init.orthogonal_(linear.weight, gain)
+            nn.init.zeros_(linear.bias)
+        layers.append(linear)
         if k < len(sizes) - 2:
             layers.append(activation())
     return nn.Sequential(*layers)

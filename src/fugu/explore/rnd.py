@@ -118,10 +118,11 @@ class RND:
         size = flat_size(observation_space.shape)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(c.seed)
-            self.target_network = mlp([size, c.hidden_size, c.feature_size]).to(self.device)
-            self.predictor = mlp([size, c.hidden_size, c.hidden_size, c.feature_size]).to(
-                self.device
-            )
+            gain = 2.0**0.5
+            self.target_network = mlp([size, c.hidden_size, c.feature_size], gain=gain)
+            self.predictor = mlp([size, c.hidden_size, c.hidden_size, c.feature_size], gain=gain)
+        self.target_network.to(self.device)
+        self.predictor.to(self.device)
         self.target_network.requires_grad_(False)
         self.optimizer = Optimizer(
             self.predictor.parameters(), learning_rate=c.learning_rate, device=self.device

@@ -10,6 +10,7 @@ import torch
 import fugu.vector
 from fugu.algos.base import Algorithm
 from fugu.algos.registry import get_algorithm
+from fugu.explore.config import make_reward_hooks
 from fugu.loggers import JsonlLogger, Logger, MultiLogger
 from fugu.train.experiment import ExperimentConfig
 from fugu.train.loop import Trainer, make_train_envs
@@ -106,10 +107,15 @@ def build_algorithm(
 def build_trainer(config: ExperimentConfig, **trainer_kwargs: Any) -> Trainer:
     """Env shards, algorithm and :class:`~fugu.train.loop.Trainer` of ``config``.
 
-    ``trainer_kwargs`` go to the trainer (``policy_map``, ``reward_hooks``, ``dataset``).
+    ``trainer_kwargs`` go to the trainer (``policy_map``, ``reward_hooks``, ``dataset``); the
+    ``[explore]`` section's hooks are added to ``reward_hooks``.
     """
     envs = build_env(config)
-    algo = build_algorithm(config, envs[0].single_observation_space, envs[0].single_action_space)
+    obs_space, act_space = envs[0].single_observation_space, envs[0].single_action_space
+    algo = build_algorithm(config, obs_space, act_space)
+    explore = make_reward_hooks(config.explore, algo, obs_space, act_space, config.train.seed)
+    if explore:
+        trainer_kwargs["reward_hooks"] = [*trainer_kwargs.get("reward_hooks", ()), *explore]
     return Trainer(envs, algo, config.train, **trainer_kwargs)
 
 
