@@ -82,14 +82,24 @@ class IntrinsicRewards:
         coef: Scale of the normalised rewards.
         gamma: Discount of the running intrinsic returns whose spread normalises the rewards.
         normalize: Divide by that spread (``False``: only ``coef`` scales the raw novelty).
+        horizon: Samples the spread is measured over (older ones are forgotten
+            exponentially); ``None``: all samples since the start, as in the RND paper, which
+            lets the rewards fade as the predictor learns.
     """
 
-    def __init__(self, name: str, coef: float, gamma: float, normalize: bool = True) -> None:
+    def __init__(
+        self,
+        name: str,
+        coef: float,
+        gamma: float,
+        normalize: bool = True,
+        horizon: float | None = None,
+    ) -> None:
         self.name = name
         self.coef = float(coef)
         self.gamma = float(gamma)
         self.normalize = normalize
-        self.return_stats = RunningMeanStd(())
+        self.return_stats = RunningMeanStd((), max_count=horizon)
         self.carry: Tensor | None = None
         self.episode_sums: Tensor | None = None
         self._metrics: dict[str, float] = {}

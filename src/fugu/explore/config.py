@@ -42,13 +42,14 @@ class ExploreConfig:
     """``"none"``, ``"rnd"`` (random network distillation) or ``"icm"`` (curiosity)."""
     coef: float = 1.0
     """Scale of the (normalised) intrinsic reward."""
-    learning_rate: float = 1e-3
-    """Adam step size of the hook's networks."""
+    learning_rate: float | None = None
+    """Adam step size of the hook's networks (``None``: the hook's default, RND 3e-4 and
+    ICM 1e-3)."""
     update_epochs: int = 4
     """Passes of the hook's training over each rollout."""
     num_minibatches: int = 4
     """Minibatches per pass."""
-    update_proportion: float = 1.0
+    update_proportion: float = 0.25
     """RND: fraction of each rollout the predictor trains on."""
     beta: float = 0.2
     """ICM: weight of the forward loss (the inverse loss gets ``1 - beta``)."""
@@ -90,13 +91,14 @@ def make_reward_hooks(
         device = getattr(algo, "device", "cpu")
     common: dict[str, Any] = {
         "coef": config.coef,
-        "learning_rate": config.learning_rate,
         "update_epochs": config.update_epochs,
         "num_minibatches": config.num_minibatches,
         "gamma": config.gamma,
         "normalize_rewards": config.normalize_rewards,
         "seed": seed,
     }
+    if config.learning_rate is not None:
+        common["learning_rate"] = config.learning_rate
     if config.method == "rnd":
         from fugu.explore.rnd import RND, RNDConfig
 

@@ -71,6 +71,9 @@ class ICMConfig:
     gamma: float = 0.99
     """Discount of the intrinsic returns whose spread normalises the rewards."""
     normalize_rewards: bool = True
+    norm_horizon: float | None = None
+    """Samples over which the spread of the intrinsic returns is measured (older ones are
+    forgotten); ``None``: all of them, as in the paper (the rewards fade as novelty does)."""
     """Divide rewards by the spread of the running intrinsic returns (the paper did not)."""
     seed: int = 0
     """Seed of the networks' initialisation and of the minibatch shuffling."""
@@ -136,7 +139,9 @@ class ICM:
         self.optimizer = Optimizer(
             self.networks.parameters(), learning_rate=c.learning_rate, device=self.device
         )
-        self.intrinsic = IntrinsicRewards(self.name, c.coef, c.gamma, c.normalize_rewards)
+        self.intrinsic = IntrinsicRewards(
+            self.name, c.coef, c.gamma, c.normalize_rewards, c.norm_horizon
+        )
         self.generator = torch.Generator().manual_seed(c.seed + 1)
 
     def _encode_actions(self, actions: Tensor) -> Tensor:

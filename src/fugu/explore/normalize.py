@@ -27,12 +27,21 @@ class RunningMeanStd:
     Args:
         shape: The shape of one sample (``()`` for scalars).
         device: Where the statistics live.
+        max_count: Cap of the weight of the past (in samples): once reached, each batch of
+            ``n`` samples weighs ``n / (max_count + n)``, so the statistics follow a drifting
+            distribution (an exponential forgetting). ``None``: every sample weighs the same.
     """
 
-    def __init__(self, shape: tuple[int, ...], device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        device: torch.device | str = "cpu",
+        max_count: float | None = None,
+    ) -> None:
         self.mean = torch.zeros(shape, dtype=torch.float64, device=device)
         self.var = torch.ones(shape, dtype=torch.float64, device=device)
         self.count = 0.0
+        self.max_count = max_count
 
     def update(self, samples: Tensor) -> None:
         """Merge ``samples [B, *shape]`` into the statistics (no-op when ``B == 0``)."""
@@ -44,7 +53,7 @@ class RunningMeanStd:
         if self.count == 0:
             self.mean.copy_(mean)
             self.var.copy_(var)
-            self.count = n
+            self.count = n if self.max_count is None else min(n, float(self.max_count))
             return
         total = self.count + n
         delta = mean - self.mean
