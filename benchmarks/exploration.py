@@ -20,12 +20,14 @@ episodes. Methods:
     python benchmarks/exploration.py --sizes 10 20 30 40 --seeds 0 1 2
     python benchmarks/exploration.py --methods ppo+rnd --sizes 20 --time-limit 600
     python benchmarks/exploration.py --speed  # steps/s of PPO with and without the hooks
+    python benchmarks/exploration.py --plot docs/assets/deep-sea-scaling.png runs/*.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from typing import Any
@@ -132,6 +134,50 @@ def speed(size: int, epochs: int, repeats: int, rows: int) -> dict[str, Any]:
     }
 
 
+def plot(paths: list[str], out: str) -> dict[str, Any]:
+    """Plot the records of JSONL files: episodes to solve against N per method (median over
+    seeds, unsolved sizes marked at the budget), with the largest N solved in every seed in
+    the legend. Returns that summary."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = []
+    for path in paths:
+        with open(path) as f:
+            records += [r for r in map(json.loads, f) if "method" in r]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    summary: dict[str, Any] = {}
+    for method in dict.fromkeys(r["method"] for r in records):
+        mine = [r for r in records if r["method"] == method]
+        sizes = sorted({r["size"] for r in mine})
+        solved_all = [n for n in sizes if all(r["solved"] for r in mine if r["size"] == n)]
+        summary[method] = max(solved_all, default=0)
+        xs, ys, fails = [], [], []
+        for n in sizes:
+            runs = [r for r in mine if r["size"] == n]
+            eps = sorted(r["episodes_to_solve"] or math.inf for r in runs)
+            median = eps[len(eps) // 2]
+            if math.isfinite(median):
+                xs.append(n)
+                ys.append(median)
+            else:
+                fails.append(n)
+        label = f"{method} (largest N solved in every seed: {summary[method] or 'none'})"
+        (line,) = ax.plot(xs, ys, "o-", label=label)
+        if fails:
+            budget = max(r["episodes"] for r in mine)
+            ax.plot(fails, [budget] * len(fails), "x", color=line.get_color(), markersize=10)
+    ax.set_xlabel("DeepSea size N")
+    ax.set_ylabel("episodes to solve (median over seeds; x = not solved)")
+    ax.set_yscale("log")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--methods", nargs="+", default=["ppo", "ppo+rnd", "ppo+icm"])
@@ -142,7 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=16, help="env copies")
     parser.add_argument("--explore", type=json.loads, default={}, help="[explore] overrides")
     parser.add_argument("--speed", action="store_true", help="measure the hooks' cost only")
+    parser.add_argument("--plot", help="write a PNG of the JSONL files given as arguments")
+    parser.add_argument("files", nargs="*", help="JSONL records to plot (with --plot)")
     args = parser.parse_args(argv)
+    if args.plot:
+        print(json.dumps({"largest_size_solved_in_every_seed": plot(args.files, args.plot)}))
+        return 0
     torch.set_num_threads(1)
     if args.speed:
         print(json.dumps(speed(args.sizes[0], 30, 3, args.rows)), flush=True)

@@ -150,3 +150,24 @@ def test_trainer_stores_next_observations_for_hooks_and_checkpoints_them() -> No
     (hook_a,), (hook_b,) = a.reward_hooks, b.reward_hooks
     obs = torch.eye(16)
     assert torch.equal(hook_a.novelty(obs), hook_b.novelty(obs))
+
+
+def test_novelty_heatmap_is_bright_where_deep_sea_was_not_visited() -> None:
+    from fugu.envs.deep_sea import DeepSea
+    from fugu.explore.heatmap import novelty_heatmap
+
+    env = DeepSea(size=3)
+    hook = RND(spaces.Box(0, 1, (9,)), RNDConfig(seed=0, update_epochs=30, update_proportion=1))
+    column0 = torch.eye(9)[[0, 3, 6]][:, None]  # [T=3, N=1, 9]
+    no = torch.zeros(3, 1, dtype=torch.bool)
+    visited = Batch({
+        "observations": column0, "next_observations": column0, "rewards": torch.zeros(3, 1),
+        "terminals": no, "truncations": no, "masks": ~no,
+    })  # fmt: skip
+    for _ in range(3):
+        hook.rewards(visited)
+        hook.update(visited)
+    image = novelty_heatmap(hook, env.cell_observations(), (3, 3), cell_size=2)
+    assert image.shape == (6, 6, 3)
+    brightness = image[::2, ::2].astype(float).sum(-1)  # one pixel per cell
+    assert brightness[:, 0].max() < brightness[:, 1:].min()  # column 0 was visited

@@ -205,6 +205,11 @@ class DeepSea(NativeEnv):
         """``[num_envs, 2]`` (row, column) of every copy, e.g. for visitation heatmaps."""
         return self.state["position"].copy()
 
+    def cell_observations(self) -> np.ndarray:
+        """``[N * N, N * N]`` float32: the observation of every cell, row-major (for novelty
+        heatmaps, :func:`fugu.explore.heatmap.novelty_heatmap`)."""
+        return np.eye(self.size * self.size, dtype=np.float32)
+
     def render(self, row: int = 0) -> np.ndarray:
         """The grid: the agent (yellow), the treasure cell (green), water (blue)."""
         cells = np.zeros((self.size, self.size), dtype=np.int64)
