@@ -57,6 +57,8 @@ class ExploreConfig:
     """Discount of the intrinsic returns whose spread normalises the rewards."""
     normalize_rewards: bool = True
     """Divide the rewards by that spread."""
+    norm_horizon: float | None = None
+    """Samples that spread is measured over (older ones forgotten); ``None``: all of them."""
 
     def __post_init__(self) -> None:
         if self.method not in EXPLORE_METHODS:
@@ -95,6 +97,7 @@ def make_reward_hooks(
         "num_minibatches": config.num_minibatches,
         "gamma": config.gamma,
         "normalize_rewards": config.normalize_rewards,
+        "norm_horizon": config.norm_horizon,
         "seed": seed,
     }
     if config.learning_rate is not None:
