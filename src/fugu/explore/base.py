@@ -120,20 +120,20 @@ class IntrinsicRewards:
         rewards = self.coef * rewards
         dones = batch["terminals"] | batch["truncations"]
         assert self.episode_sums is not None
-        finished: list[Tensor] = []
         sums = self.episode_sums
-        for t in range(steps):
-            sums += torch.where(live[t], rewards[t], torch.zeros_like(rewards[t]))
-            if bool(dones[t].any()):
-                finished.append(sums[dones[t]].clone())
-                sums[dones[t]] = 0.0
+        ended = torch.full_like(rewards, float("nan"))  # the sum of each episode at its end
+        zero = torch.zeros_like(sums)
+        for t in range(steps):  # no host syncs: the T steps stay on the device
+            sums += torch.where(live[t], rewards[t], zero)
+            ended[t] = torch.where(dones[t], sums, ended[t])
+            sums.copy_(torch.where(dones[t], zero, sums))
         self._metrics = {
             f"explore/{self.name}_raw_mean": float(raw[live].mean()) if live.any() else 0.0,
             f"explore/{self.name}_return_std": float(self.return_stats.std),
         }
-        if finished:
-            ended = torch.cat(finished)
-            self._metrics[f"explore/{self.name}_episode_return"] = float(ended.mean())
+        finished = ended[~ended.isnan()]
+        if finished.numel():
+            self._metrics[f"explore/{self.name}_episode_return"] = float(finished.mean())
         return rewards
 
     def metrics(self) -> dict[str, float]:
