@@ -15,6 +15,8 @@ import pytest
 from fugu.algos import registry
 from fugu.cli.main import main
 
+BUILTIN = list(registry._BUILTIN)
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "a2c.py"
 PACKAGE = '''
 from dataclasses import dataclass

@@ -338,6 +338,11 @@ class PPO:
             )  # fmt: skip
         return ops.gae(*args, c.gamma, c.gae_lambda, masks=masks)
 
+    def policy_advantages(self, batch: Batch, advantages: Tensor) -> Tensor:
+        """The advantages the policy loss uses, given the critic's ``[T, N]`` ones: the same
+        here; a subclass with more critics mixes theirs in (:mod:`fugu.algos.ppo_rnd`)."""
+        return advantages
+
     def update(self, batch: Batch, progress: float = 0.0) -> dict[str, float]:
         """Run the PPO epochs over one rollout at the learning rate of ``progress``.
 
@@ -363,6 +368,7 @@ class PPO:
         with torch.no_grad():
             advantages = self.advantages(batch)
             returns = advantages + batch["values"]
+            policy_advantages = self.policy_advantages(batch, advantages)
         # Recurrent policies train on sequences: sequence-major [N, T, ...]. Feed-forward ones
         # flatten the time-major [T, N, ...] tensors to T * N samples (views, no copies).
         seq: dict[str, Tensor] = {
@@ -371,7 +377,7 @@ class PPO:
             "logprobs": batch["logprobs"],
             "values": batch["values"],
             "returns": returns,
-            "advantages": advantages,
+            "advantages": policy_advantages,
         }
         if "action_masks" in batch:
             seq["action_masks"] = batch["action_masks"]

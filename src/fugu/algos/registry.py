@@ -43,6 +43,7 @@ _BUILTIN: dict[str, str] = {
     "dqn": "fugu.algos.dqn:DQN",
     "sac": "fugu.algos.sac:SAC",
     "td3": "fugu.algos.td3:TD3",
+    "ppo_rnd": "fugu.algos.ppo_rnd:PPORND",
 }
 _registry: dict[str, Any] = dict(_BUILTIN)
 _discovered = False

@@ -38,6 +38,7 @@ _BUILTIN: dict[str, str] = {
     "bitflip-v1": "fugu.envs.bitflip:BitFlip",
     "pointgoal-v1": "fugu.envs.pointgoal:PointGoal",
     "hazard-nav-v1": "fugu.envs.hazard_nav:HazardNav",
+    "deep-sea-v1": "fugu.envs.deep_sea:DeepSea",
 }
 
 

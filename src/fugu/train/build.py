@@ -12,6 +12,7 @@ from fugu.algos.base import Algorithm
 from fugu.algos.registry import get_algorithm
 from fugu.bridges.entry import EntryPointEnv, is_entry_point
 from fugu.core.errors import APIUsageError
+from fugu.explore.config import make_reward_hooks
 from fugu.loggers import JsonlLogger, Logger, MultiLogger
 from fugu.train.experiment import ExperimentConfig
 from fugu.train.loop import Trainer, make_train_envs
@@ -120,7 +121,8 @@ def build_algorithm(
 def build_trainer(config: ExperimentConfig, **trainer_kwargs: Any) -> Trainer:
     """Env shards, algorithm and :class:`~fugu.train.loop.Trainer` of ``config``.
 
-    ``trainer_kwargs`` go to the trainer (``policy_map``, ``reward_hooks``, ``dataset``).
+    ``trainer_kwargs`` go to the trainer (``policy_map``, ``reward_hooks``, ``dataset``); the
+    ``[explore]`` section's hooks are added to ``reward_hooks``.
     """
     try:
         envs = build_env(config)
@@ -131,7 +133,11 @@ def build_trainer(config: ExperimentConfig, **trainer_kwargs: Any) -> Trainer:
             f"env {config.env.id!r} rejected env.kwargs {config.env.kwargs} ({error}); check "
             "the env's docstring ('fugu envs' lists them) for its arguments"
         ) from None
-    algo = build_algorithm(config, envs[0].single_observation_space, envs[0].single_action_space)
+    obs_space, act_space = envs[0].single_observation_space, envs[0].single_action_space
+    algo = build_algorithm(config, obs_space, act_space)
+    explore = make_reward_hooks(config.explore, algo, obs_space, act_space, config.train.seed)
+    if explore:
+        trainer_kwargs["reward_hooks"] = [*trainer_kwargs.get("reward_hooks", ()), *explore]
     return Trainer(envs, algo, config.train, **trainer_kwargs)
 
 

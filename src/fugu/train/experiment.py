@@ -3,7 +3,8 @@
 An :class:`ExperimentConfig` holds one frozen dataclass per section: ``env``
 (:class:`EnvConfig`), ``train`` (:class:`~fugu.train.config.TrainConfig`, whose ``algo`` names
 the registered algorithm to train), ``policy`` (:class:`~fugu.models.PolicyConfig`),
-``logging`` (:class:`LoggingConfig`) and ``checkpoint`` (:class:`CheckpointConfig`), one
+``logging`` (:class:`LoggingConfig`), ``checkpoint`` (:class:`CheckpointConfig`) and
+``explore`` (:class:`~fugu.explore.config.ExploreConfig`, exploration reward hooks), one
 section per algorithm named after it (``[ppo]`` holds :class:`~fugu.algos.ppo.PPOConfig`; the
 trained algorithm's section is always there, other algorithms' only when given), plus the
 raw ``[sweep]`` table that the HPO helpers read.
@@ -41,6 +42,7 @@ from typing import Any, Literal
 
 from fugu.algos.registry import algorithm_names, get_algorithm
 from fugu.core.errors import APIUsageError
+from fugu.explore.config import ExploreConfig
 from fugu.models import PolicyConfig
 from fugu.train.config import TrainConfig
 from fugu.train.fields import coerce, field_types, from_dict, to_dict
@@ -141,6 +143,7 @@ BASE_SECTIONS: dict[str, type] = {
     "policy": PolicyConfig,
     "logging": LoggingConfig,
     "checkpoint": CheckpointConfig,
+    "explore": ExploreConfig,
 }
 """The sections of every experiment, by name; algorithm sections come from the registry."""
 
@@ -183,6 +186,7 @@ class ExperimentConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    explore: ExploreConfig = field(default_factory=ExploreConfig)
     algos: dict[str, Any] = field(default_factory=dict)
     """Algorithm sections by algorithm name; the trained algorithm's is added when missing."""
     sweep: dict[str, Any] = field(default_factory=dict)
@@ -230,14 +234,15 @@ class ExperimentConfig:
         return section_type(name)()
 
     def section_names(self) -> list[str]:
-        """Sections in file order: env, train, the algorithms', policy, logging, checkpoint."""
+        """Sections in file order: env, train, the algorithms', policy, logging, checkpoint,
+        explore."""
         algos = [self.train.algo, *(name for name in self.algos if name != self.train.algo)]
-        return ["env", "train", *algos, "policy", "logging", "checkpoint"]
+        return ["env", "train", *algos, "policy", "logging", "checkpoint", "explore"]
 
     @property
     def compared_sections(self) -> tuple[str, ...]:
         """Sections a resumed run must share with its checkpoint."""
-        return ("env", "train", self.train.algo, "policy")
+        return ("env", "train", self.train.algo, "policy", "explore")
 
     # -- construction ----------------------------------------------------------------------
     @classmethod

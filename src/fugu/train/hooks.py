@@ -18,6 +18,18 @@ Example:
     >>> metrics = apply_reward_hooks([Bonus()], batch)
     >>> batch["rewards"][0].tolist(), metrics["reward/bonus_mean"]
     ([1.5, 1.5, 1.5], 0.5)
+
+Two optional attributes widen what a hook gets and gives: ``needs_next_observations = True``
+makes the trainer store ``next_observations`` (the final observations of ended episodes) in
+rollout batches, and ``target = "intrinsic_rewards"`` adds the hook's rewards to that batch
+entry (created as zeros) instead of ``rewards``, for an algorithm with a separate intrinsic
+critic (``ppo_rnd``, see :mod:`fugu.algos.ppo_rnd`).
+
+    >>> Bonus.target = "intrinsic_rewards"
+    >>> batch = Batch({"rewards": torch.ones(2, 3)})
+    >>> _ = apply_reward_hooks([Bonus()], batch)
+    >>> batch["rewards"][0].tolist(), batch["intrinsic_rewards"][0].tolist()
+    ([1.0, 1.0, 1.0], [0.5, 0.5, 0.5])
 """
 
 from __future__ import annotations
@@ -30,7 +42,7 @@ from torch import Tensor
 
 from fugu.buffers import Batch
 
-__all__ = ["RewardHook", "apply_reward_hooks"]
+__all__ = ["RewardHook", "apply_reward_hooks", "hooks_need_next_observations"]
 
 
 @runtime_checkable
@@ -48,22 +60,31 @@ class RewardHook(Protocol):
         ...
 
 
+def hooks_need_next_observations(hooks: Sequence[RewardHook]) -> bool:
+    """Whether some hook asks for ``next_observations`` (``needs_next_observations``)."""
+    return any(getattr(hook, "needs_next_observations", False) for hook in hooks)
+
+
 def apply_reward_hooks(hooks: Sequence[RewardHook], batch: Batch) -> dict[str, float]:
-    """Add every hook's rewards to ``batch["rewards"]`` (only on live steps), then let each
-    hook learn from the batch. Returns their metrics."""
+    """Add every hook's rewards to ``batch["rewards"]`` (or to the batch entry its ``target``
+    names), only on live steps, then let each hook learn from the batch. Returns their
+    metrics."""
     if not hooks:
         return {}
     metrics: dict[str, float] = {}
-    rewards = batch.data["rewards"].clone()
+    sums: dict[str, Tensor] = {"rewards": batch.data["rewards"].clone()}
     masks = batch.data.get("masks")
     for hook in hooks:
+        target = getattr(hook, "target", "rewards")
+        if target not in sums:
+            sums[target] = torch.zeros_like(sums["rewards"])
         with torch.no_grad():
-            extra = hook.rewards(batch).to(rewards.dtype)
+            extra = hook.rewards(batch).to(sums[target].dtype)
         if masks is not None:
             extra = torch.where(masks, extra, torch.zeros_like(extra))
-        rewards += extra
+        sums[target] += extra
         metrics[f"reward/{hook.name}_mean"] = float(extra.mean())
-    batch.data["rewards"] = rewards
+    batch.data.update(sums)
     for hook in hooks:
         metrics.update(hook.update(batch))
     return metrics

@@ -31,7 +31,7 @@ from fugu.core.vec import VecEnv
 from fugu.train.collect import Collector
 from fugu.train.config import TrainConfig
 from fugu.train.episodes import EpisodeTracker, add_infos
-from fugu.train.hooks import RewardHook, apply_reward_hooks
+from fugu.train.hooks import RewardHook, apply_reward_hooks, hooks_need_next_observations
 from fugu.train.policy_map import RowPolicyMap
 from fugu.train.shards import Shard, make_train_envs, shard_seeds
 
@@ -96,7 +96,8 @@ class Trainer:
             self.device,
             config.double_buffer,
             policy_map,
-            store_next_observations=self.collection == "replay",
+            store_next_observations=self.collection == "replay"
+            or hooks_need_next_observations(self.reward_hooks),
         )
         self.num_stored = self.collector.num_stored
         self.replay: ReplayBuffer | None = None
@@ -261,6 +262,9 @@ class Trainer:
         settings = self.replay_settings
         if self.replay is not None and settings is not None and settings.checkpoint_replay:
             state["replay"] = self.replay.state_dict()
+        hook_states = [getattr(h, "state_dict", lambda: None)() for h in self.reward_hooks]
+        if any(s is not None for s in hook_states):
+            state["reward_hooks"] = hook_states
         if include_modules:
             state["modules"] = {
                 name: module.state_dict() for name, module in self.algo.modules().items()
@@ -288,3 +292,6 @@ class Trainer:
         self.episodes.load_state_dict(state["episodes"])
         if self.replay is not None and "replay" in state:
             self.replay.load_state_dict(state["replay"])
+        for hook, hook_state in zip(self.reward_hooks, state.get("reward_hooks", [])):
+            if hook_state is not None:
+                hook.load_state_dict(hook_state)  # type: ignore[attr-defined]
