@@ -86,7 +86,7 @@ def test_dqn_never_picks_masked_actions():
 def test_dqn_target_bootstraps_truncations_but_not_terminals():
     config = DQNConfig(hidden_sizes=(4,), learning_rate=0.0, gamma=0.5, loss="mse")
     algo = DQN.build(config, spaces.Box(-1, 1, (1,)), spaces.Discrete(2), PolicyConfig())
-    for p in algo.q.parameters():
+    for p in [*algo.q.parameters(), *algo.q_target.parameters()]:
         torch.nn.init.zeros_(p)
     with torch.no_grad():
         algo.q.q[-1].bias.fill_(2.0)  # Q = 2 everywhere
