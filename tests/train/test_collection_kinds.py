@@ -320,3 +320,15 @@ def test_episode_tracker_matches_a_per_step_reference_across_rollouts():
                 running[n] = lengths[n] = 0
     assert list(tracker.returns) == want and list(tracker.lengths) == want_lengths
     np.testing.assert_array_equal(tracker.running_return.numpy(), running)
+
+
+def test_gradient_recorder_skips_frozen_parameters():
+    from fugu.train.diagnostics import GradientRecorder
+
+    net, frozen = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    frozen.requires_grad_(False)
+    recorder = GradientRecorder({"net": net, "target": frozen})
+    recorder.active = True
+    (net(torch.ones(1, 2)) + frozen(torch.ones(1, 2))).sum().backward()
+    assert set(recorder.grads) == {"net.weight", "net.bias"}
+    recorder.close()

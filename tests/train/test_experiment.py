@@ -19,6 +19,7 @@ from fugu.train.experiment import (
     load_preset,
     parse_override_args,
     preset_names,
+    valid_sections,
 )
 from fugu.train.fields import coerce
 
@@ -102,7 +103,7 @@ def test_unknown_keys_list_the_valid_ones():
     message = str(error.value)
     assert "did you mean --ppo.learning-rate?" in message
     assert "--ppo.clip-coef" in message and "valid ppo options" in message
-    sections = "SECTION one of env, train, policy, logging, checkpoint, explore, ppo"
+    sections = "SECTION one of " + ", ".join(valid_sections()[:-1])
     with pytest.raises(APIUsageError, match=sections):
         config.with_overrides({"optimizer.lr": 1})
     with pytest.raises(APIUsageError, match="SECTION"):

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fugu.core.errors import APIUsageError
-from fugu.train.experiment import section_type, valid_sections
+from fugu.train.experiment import BASE_SECTIONS, section_type, valid_sections
 from fugu.train.fields import field_types
 
 __all__ = ["ALIASES", "all_option_keys", "normalize_overrides", "resolve_key"]
@@ -76,8 +76,12 @@ def _suggestion(key: str, algo: str) -> str:
     owners.sort(key=lambda candidate: not candidate.startswith(f"{algo}."))
     if owners:
         return f"did you mean {' or '.join(_flag(owner) for owner in owners[:3])}?"
-    names = [*keys, *ALIASES]
-    close = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
+    # other algorithms' sections only when nothing of the trained run's sections is close
+    algorithm_sections = set(valid_sections()) - set(BASE_SECTIONS) - {algo}
+    own = [k for k in keys if k.partition(".")[0] not in algorithm_sections]
+    close = difflib.get_close_matches(key, [*own, *ALIASES], n=3, cutoff=0.6)
+    if not close:
+        close = difflib.get_close_matches(key, [*keys, *ALIASES], n=3, cutoff=0.6)
     if not close:
         leaves = {k.partition(".")[2]: k for k in keys}
         close = [leaves[match] for match in difflib.get_close_matches(leaf, list(leaves), n=3)]

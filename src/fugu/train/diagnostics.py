@@ -43,6 +43,7 @@ class GradientRecorder:
         self._handles = [
             param.register_post_accumulate_grad_hook(self._hook(name))
             for name, param in named_parameters(modules)
+            if param.requires_grad  # frozen ones (target networks) get no gradient
         ]
 
     def _hook(self, name: str) -> Callable[[torch.Tensor], None]:
