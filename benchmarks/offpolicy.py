@@ -296,10 +296,9 @@ def replay_sampling(
         "truncations": Field("truncations", (), np.bool_),
     }
     records = []
-    for kind in ("uniform", "prioritized"):
-        buf = ReplayBuffer(
-            fields, capacity, prioritized=Prioritized() if kind != "uniform" else None
-        )
+    for kind, prefetch in (("uniform", 1), ("uniform_prefetch64", 64), ("prioritized", 1)):
+        prioritized = Prioritized() if kind == "prioritized" else None
+        buf = ReplayBuffer(fields, capacity, prioritized=prioritized, prefetch=prefetch)
         chunk = 100_000
         for _ in range(capacity // chunk):
             buf.add({name: torch.zeros((chunk, *t.shape[1:]), dtype=t.dtype)

@@ -129,7 +129,8 @@ def test_continuous_algorithms_learn_the_continuous_probe(algo_type):
 
 
 def test_td3_and_sac_scale_actions_to_the_box():
-    space = spaces.Box(np.array([0.0, -5.0]), np.array([1.0, 5.0]), dtype=np.float32)
+    low, high = np.array([0.0, -5.0], np.float32), np.array([1.0, 5.0], np.float32)
+    space = spaces.Box(low, high, dtype=np.float32)
     for algo_type, config in ((SAC, SACConfig(**SMALL)), (TD3, TD3Config(**SMALL))):
         algo = algo_type.build(config, spaces.Box(-1, 1, (3,)), space, PolicyConfig())
         algo._warm = True
