@@ -170,7 +170,7 @@ def plot(paths: list[str], out: str) -> dict[str, Any]:
             budget = max(r["episodes"] for r in mine)
             ax.plot(fails, [budget] * len(fails), "x", color=line.get_color(), markersize=10)
     ax.set_xlabel("DeepSea size N")
-    ax.set_ylabel("episodes to solve (median over seeds; x = not solved)")
+    ax.set_ylabel("episodes to solve (median; x: not solved)")
     ax.set_yscale("log")
     ax.legend(fontsize=7)
     fig.tight_layout()
