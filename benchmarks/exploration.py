@@ -113,12 +113,14 @@ def run(
     }
 
 
-def speed(size: int, epochs: int, repeats: int, rows: int) -> dict[str, Any]:
+def speed(
+    size: int, epochs: int, repeats: int, rows: int, explore: dict[str, Any]
+) -> dict[str, Any]:
     """Steps/s of PPO, PPO+RND (hook into rewards) and ppo_rnd+RND, interleaved."""
     sps: dict[str, list[float]] = {m: [] for m in ("ppo", "ppo+rnd-reward", "ppo+rnd")}
     for _ in range(repeats):
         for method in sps:
-            trainer = build(method, size, 0, rows, {})
+            trainer = build(method, size, 0, rows, explore)
             trainer.train_epoch()  # warm-up (numba, allocator)
             start, step = time.perf_counter(), trainer.global_step
             for _ in range(epochs):
@@ -131,6 +133,7 @@ def speed(size: int, epochs: int, repeats: int, rows: int) -> dict[str, Any]:
         "ratio_vs_ppo": {m: round(v / best["ppo"], 3) for m, v in best.items()},
         "size": size,
         "rows": rows,
+        "explore": explore,
     }
 
 
@@ -170,7 +173,7 @@ def plot(paths: list[str], out: str) -> dict[str, Any]:
             budget = max(r["episodes"] for r in mine)
             ax.plot(fails, [budget] * len(fails), "x", color=line.get_color(), markersize=10)
     ax.set_xlabel("DeepSea size N")
-    ax.set_ylabel("episodes to solve (median over seeds; x = not solved)")
+    ax.set_ylabel("episodes to solve (median; x: not solved)")
     ax.set_yscale("log")
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -196,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     torch.set_num_threads(1)
     if args.speed:
-        print(json.dumps(speed(args.sizes[0], 30, 3, args.rows)), flush=True)
+        print(json.dumps(speed(args.sizes[0], 30, 3, args.rows, args.explore)), flush=True)
         return 0
     largest: dict[str, int] = {}
     for method in args.methods:

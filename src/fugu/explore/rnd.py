@@ -59,9 +59,8 @@ class RNDConfig:
     """Scale of the normalised intrinsic reward."""
     learning_rate: float = 3e-4
     """Adam step size of the predictor. A slower predictor keeps novelty alive longer: on
-    DeepSea-20, 1e-3 training on every sample reached the treasure in one seed of four within
-    4k episodes; 3e-4 on a quarter of the samples in three of three (see
-    ``docs/exploration.md``)."""
+    DeepSea-20, 1e-3 training on every sample solved one seed of four within 4k episodes,
+    3e-4 on a quarter of the samples two of three within 10k (``docs/exploration.md``)."""
     hidden_size: int = 128
     """Width of the hidden layers of both networks."""
     feature_size: int = 64
