@@ -23,6 +23,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "eval": ("fugu.cli.eval", "evaluate a checkpoint: episode returns, gif/mp4 rendering"),
     "sweep": ("fugu.cli.sweep", "hyperparameter search over training runs (Protein, cost-aware)"),
+    "selfplay": ("fugu.cli.selfplay", "train by self-play against an Elo-rated pool and bots"),
+    "match": ("fugu.cli.match", "two agents or bots head to head: W/D/L, Wilson intervals, Elo"),
+    "play": ("fugu.cli.play", "play connect4 against a checkpoint or a bot in the terminal"),
 }
 
 

@@ -327,10 +327,7 @@ class _Dashboard:
                 "[bold]episodes",
                 f"{m.get('env/num_episodes', 0.0):.0f} this epoch",
             )
-            cells = [
-                (f"[bold]{key}", _format_metric(m.get(key)))
-                for key in self.algo_metrics
-            ]
+            cells = [(f"[bold]{key}", _format_metric(m.get(key))) for key in self.algo_metrics]
             for left, right in itertools.zip_longest(cells[0::2], cells[1::2], fillvalue=("", "")):
                 table.add_row(*left, *right)
             table.add_row(

@@ -30,7 +30,15 @@ import torch
 from fugu.core.errors import APIUsageError
 from fugu.selfplay.ratings import MatchRecord, fit_elo
 
-__all__ = ["MatchResult", "Record", "play_match", "round_robin", "wilson_interval"]
+__all__ = [
+    "MatchResult",
+    "Record",
+    "load_actor",
+    "play_match",
+    "pool_actors",
+    "round_robin",
+    "wilson_interval",
+]
 
 
 def wilson_interval(successes: float, trials: int, z: float = 1.96) -> tuple[float, float]:
@@ -234,3 +242,52 @@ def round_robin(
             res = play_match(actors[first], actors[second], games, **kwargs).total
             records.append((first, second, res.wins, res.draws, res.losses))
     return fit_elo(records, anchor=anchor), records
+
+
+def load_actor(spec: str, env_id: str = "connect4-v1", seed: int = 0) -> Any:
+    """An actor from a spec: a bot (``random``, ``one_ply``, ``alphabetaN``, optionally as
+    ``bot:NAME``), or a checkpoint directory or run dir (its latest valid checkpoint)."""
+    from pathlib import Path
+
+    from fugu.checkpoint import find_latest_valid, verify_checkpoint
+    from fugu.core.registry import make
+    from fugu.selfplay.bots import make_bot
+    from fugu.train.build import load_algorithm
+
+    path = Path(spec)
+    if not path.exists():
+        return make_bot(spec.removeprefix("bot:"), seed)
+    if not (path / "manifest.json").is_file():
+        found = find_latest_valid(path)
+        if found is None:
+            raise APIUsageError(f"no valid checkpoint at {path}")
+        path = found
+    reason = verify_checkpoint(path)
+    if reason is not None:
+        raise APIUsageError(f"checkpoint {path} is not usable: {reason}")
+    env = make(env_id, num_envs=1)
+    try:
+        algo, _ = load_algorithm(path, env.single_observation_space, env.single_action_space, "cpu")
+    finally:
+        env.close()
+    return algo
+
+
+def pool_actors(run_dir: str, env_id: str = "connect4-v1", every: int = 1) -> dict[str, Any]:
+    """The snapshots of a self-play run's pool (every ``every``-th, the newest always), as
+    frozen actors keyed by name, oldest first."""
+    import json
+    from pathlib import Path
+
+    from fugu.selfplay.pool import PolicyPool
+
+    directory = Path(run_dir) / "selfplay"
+    states = sorted(directory.glob("state-*.json"))
+    if not states:
+        raise APIUsageError(f"{run_dir} has no self-play state (selfplay/state-*.json)")
+    learner = load_actor(str(run_dir), env_id)
+    pool = PolicyPool(directory / "pool", capacity=10**6)
+    pool.load_dict(json.loads(states[-1].read_text())["pool"])
+    snaps = pool.snapshots()
+    chosen = [s for i, s in enumerate(snaps) if i % max(every, 1) == 0 or i == len(snaps) - 1]
+    return {s.name: pool.actor(s.name, learner.policy) for s in chosen}
