@@ -67,3 +67,19 @@ def test_selfplay_refuses_a_scripted_opponent_env(tmp_path):
         train_selfplay(config, SP, run_dir=tmp_path, quiet=True, max_epochs=1)
     with pytest.raises(APIUsageError, match="sampling"):
         SelfPlayConfig(sampling="best")
+
+
+def test_league_main_exploiter_trains_against_the_main_agent_and_may_join_the_pool(tmp_path):
+    sp_config = SelfPlayConfig(snapshot_interval=1, pool_size=4, num_slots=2, bots=("random",),
+                               exploiter_interval=2, exploiter_epochs=2,
+                               exploiter_threshold=0.0)  # fmt: skip
+    _, sp = train_selfplay(_config(), sp_config, run_dir=tmp_path, quiet=True, max_epochs=2)
+    names = sp.pool.names()
+    assert "exploit-000002" in names and "exploit-000002" in sp.ratings  # threshold 0: joins
+    assert sp.pool.latest is not None and sp.pool.latest.name == "snap-000002"
+    assert 0.0 <= sp.history[-1]["selfplay/exploiter_score"] <= 1.0
+    strict = SelfPlayConfig(num_slots=2, bots=("random",), exploiter_interval=1,
+                            exploiter_epochs=2, exploiter_threshold=1.01)  # fmt: skip
+    _, sp = train_selfplay(_config(), strict, run_dir=tmp_path / "b", quiet=True, max_epochs=1)
+    assert not any(n.startswith("exploit-") for n in sp.pool.names())
+    assert sp.history[-1]["selfplay/exploiter_added"] == 0.0

@@ -145,15 +145,17 @@ class PolicyPool:
 
     @property
     def latest(self) -> PoolEntry | None:
-        """The newest snapshot (``None`` before the first)."""
-        snaps = self.snapshots()
+        """The newest snapshot of the learner (``snap-*``; ``None`` before the first)."""
+        snaps = [e for e in self.snapshots() if e.name.startswith("snap-")]
         return snaps[-1] if snaps else None
 
-    def add_snapshot(self, policy: nn.Module, epoch: int, global_step: int) -> list[str]:
-        """Freeze ``policy``'s weights as ``snap-<epoch>``; returns the evicted names."""
+    def add_snapshot(
+        self, policy: nn.Module, epoch: int, global_step: int, prefix: str = "snap"
+    ) -> list[str]:
+        """Freeze ``policy``'s weights as ``<prefix>-<epoch>``; returns the evicted names."""
         from safetensors.torch import save_file
 
-        name = f"snap-{epoch:06d}"
+        name = f"{prefix}-{epoch:06d}"
         if name in self.entries:
             raise APIUsageError(f"the pool already holds a snapshot of epoch {epoch}")
         self.directory.mkdir(parents=True, exist_ok=True)

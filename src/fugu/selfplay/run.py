@@ -38,6 +38,7 @@ import numpy as np
 from torch import nn
 
 from fugu.core.errors import APIUsageError
+from fugu.selfplay.league import LeagueSettings, train_exploiter
 from fugu.selfplay.matchmaking import Matchmaker
 from fugu.selfplay.pool import EVICTIONS, SAMPLINGS, PolicyPool
 from fugu.selfplay.ratings import RatingTable
@@ -81,6 +82,19 @@ class SelfPlayConfig:
     """Elo K factor, per game (an epoch plays hundreds of games: keep it small)."""
     seed: int = 0
     """Seed of opponent sampling and of the opponents' own action sampling."""
+    exploiter_interval: int = 0
+    """League: epochs between main exploiters (0: none; see :mod:`fugu.selfplay.league`)."""
+    exploiter_epochs: int = 10
+    """League: epochs a main exploiter trains against the frozen main agent."""
+    exploiter_threshold: float = 0.6
+    """League: score against the main agent an exploiter needs to join the pool."""
+
+    @property
+    def league(self) -> LeagueSettings:
+        """The league's settings."""
+        return LeagueSettings(
+            self.exploiter_interval, self.exploiter_epochs, self.exploiter_threshold
+        )
 
     def __post_init__(self) -> None:
         if self.sampling not in SAMPLINGS:
@@ -109,12 +123,22 @@ class SelfPlay:
         num_games: Games of the env (two rows each).
         template: A policy of the learner's architecture (snapshots are loaded into copies).
         directory: Where the pool's weights and the state files go (``run_dir/selfplay``).
+        experiment: The learner's experiment config (main exploiters are trained with it;
+            needed when ``config.exploiter_interval > 0``).
     """
 
     def __init__(
-        self, config: SelfPlayConfig, num_games: int, template: nn.Module, directory: str | Path
+        self,
+        config: SelfPlayConfig,
+        num_games: int,
+        template: nn.Module,
+        directory: str | Path,
+        experiment: ExperimentConfig | None = None,
     ) -> None:
+        if config.league.enabled and experiment is None:
+            raise APIUsageError("main exploiters (selfplay.exploiter_interval) need `experiment`")
         self.config = config
+        self.experiment = experiment
         self.directory = Path(directory)
         self.template = template
         self.matchmaker = Matchmaker(
@@ -176,6 +200,10 @@ class SelfPlay:
             self.pool.record(name, w, d, lost)
         if context.epoch % self.config.snapshot_interval == 0 or self.pool.latest is None:
             self._snapshot(trainer.algo, context.epoch, context.global_step)
+        league = self.config.league
+        metrics_league: dict[str, float] = {}
+        if league.enabled and context.epoch % league.interval == 0:
+            metrics_league = self._exploit(trainer.algo, context.epoch, context.global_step)
         self.slot_names = self.pool.sample(self.config.sampling, self.config.num_slots, self.rng)
         if self.mux is not None:
             self.mux.assign(self.opponents())
@@ -187,6 +215,7 @@ class SelfPlay:
             "selfplay/games": float(games),
             "selfplay/pool_size": float(len(self.pool.snapshots())),
         }
+        metrics.update(metrics_league)
         for name, (w, d, lost) in per_opponent.items():
             if name.startswith("bot:") and w + d + lost:
                 metrics[f"selfplay/score_vs_{name[4:]}"] = (w + 0.5 * d) / (w + d + lost)
@@ -207,6 +236,26 @@ class SelfPlay:
         self.ratings.add(latest.name, self.ratings[LEARNER].rating)
         for name in evicted:
             self.ratings.remove(name)
+
+    def _exploit(self, algo: Any, epoch: int, global_step: int) -> dict[str, float]:
+        """Train a main exploiter against the latest snapshot; pool it if it is good enough."""
+        assert self.experiment is not None
+        latest = self.pool.latest
+        assert latest is not None
+        main = self.pool.actor(latest.name, self.template)
+        policy, score = train_exploiter(
+            self.experiment,
+            algo.policy,
+            main,
+            self.config.league.epochs,
+            seed=self.config.seed + epoch,
+        )
+        accepted = score >= self.config.league.threshold
+        if accepted:
+            for name in self.pool.add_snapshot(policy, epoch, global_step, prefix="exploit"):
+                self.ratings.remove(name)
+            self.ratings.add(f"exploit-{epoch:06d}", self.ratings[LEARNER].rating)
+        return {"selfplay/exploiter_score": score, "selfplay/exploiter_added": float(accepted)}
 
     # -- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -321,7 +370,7 @@ def train_selfplay(
     if checkpoint is None and state_dir.exists() and any(state_dir.iterdir()):
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         state_dir.rename(directory / f"selfplay-replaced-{stamp}")
-    sp = SelfPlay(selfplay, config.env.num_envs, policy, state_dir)
+    sp = SelfPlay(selfplay, config.env.num_envs, policy, state_dir, config)
     if checkpoint is not None:
         step = int(checkpoint.counters["global_step"])
         if not sp.restore(step):
