@@ -83,3 +83,12 @@ def test_league_main_exploiter_trains_against_the_main_agent_and_may_join_the_po
     _, sp = train_selfplay(_config(), strict, run_dir=tmp_path / "b", quiet=True, max_epochs=1)
     assert not any(n.startswith("exploit-") for n in sp.pool.names())
     assert sp.history[-1]["selfplay/exploiter_added"] == 0.0
+
+
+def test_without_bots_the_initial_weights_are_the_first_opponent(tmp_path):
+    sp_config = SelfPlayConfig(num_slots=2, bots=(), snapshot_interval=10)
+    _, sp = train_selfplay(_config(), sp_config, run_dir=tmp_path, quiet=True, max_epochs=3)
+    assert sp.pool.names() == ["snap-000000"]
+    assert sum(h["selfplay/games"] for h in sp.history) > 0
+    with pytest.raises(APIUsageError, match="double_buffer"):
+        train_selfplay(_config(**{"train.double_buffer": True}), sp_config, run_dir=tmp_path)

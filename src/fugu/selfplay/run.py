@@ -121,7 +121,8 @@ class SelfPlay:
     Args:
         config: The self-play settings.
         num_games: Games of the env (two rows each).
-        template: A policy of the learner's architecture (snapshots are loaded into copies).
+        template: A policy of the learner's architecture (snapshots are loaded into copies);
+            without bots, its weights (the learner's initial ones) are the first opponent.
         directory: Where the pool's weights and the state files go (``run_dir/selfplay``).
         experiment: The learner's experiment config (main exploiters are trained with it;
             needed when ``config.exploiter_interval > 0``).
@@ -160,13 +161,10 @@ class SelfPlay:
             self.ratings.add(name)
         self.rng = np.random.default_rng(config.seed)
         self.history: list[dict[str, float]] = []
-        first = self.pool.names()[0] if self.pool.names() else None
-        if first is None:
-            raise APIUsageError(
-                "self-play needs an opponent before the first snapshot: give at least one bot "
-                "(selfplay.bots)"
-            )
-        self.slot_names: list[str] = [first] * config.num_slots
+        if not self.pool.names():  # no bots: the learner's initial weights are the first opponent
+            self.pool.add_snapshot(template, 0, 0)
+            self.ratings.add("snap-000000")
+        self.slot_names: list[str] = [self.pool.names()[0]] * config.num_slots
         self.mux: Any = None
 
     # -- the policy map ---------------------------------------------------------------------
@@ -347,6 +345,11 @@ def train_selfplay(
         raise APIUsageError(
             "self-play needs the env's two-player mode: drop env.kwargs.opponent "
             f"({config.env.kwargs['opponent']!r})"
+        )
+    if config.train.double_buffer:
+        raise APIUsageError(
+            "self-play runs on one env shard: set train.double_buffer false (the opponents' "
+            "batched actor spans all of the env's opponent rows)"
         )
     probe = make(config.env.id, num_envs=1, **config.env.kwargs)
     try:
