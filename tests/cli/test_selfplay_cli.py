@@ -17,10 +17,12 @@ def test_selfplay_then_match_and_round_robin(tmp_path, capsys):
         "--policy.hidden-size", "8", "--ppo.update-epochs", "1", "--logging.tensorboard", "false",
         "--selfplay.num-slots", "2", "--selfplay.snapshot-interval", "1",
         "--selfplay.bots", "random,one_ply", "--selfplay.sampling", "pfsp",
+        "--summary-json", str(tmp_path / "summary.json"),
     ])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0 and "learner" in out and "elo plot" in out
     assert (run_dir / "selfplay" / "elo.png").stat().st_size > 1000
+    assert "elo" in json.loads((tmp_path / "summary.json").read_text())
     state = json.loads(sorted((run_dir / "selfplay").glob("state-*.json"))[-1].read_text())
     assert {"bot:random", "bot:one_ply"} <= {e["name"] for e in state["pool"]["entries"]}
 

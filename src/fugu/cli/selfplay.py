@@ -111,6 +111,14 @@ def run(args: argparse.Namespace) -> int:
     except FuguError as error:
         print(f"fugu selfplay: error: {error}", file=sys.stderr)
         return 2
+    if args.summary_json:
+        import json
+        from pathlib import Path
+
+        path = Path(args.summary_json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        result = {**summary.to_dict(), "elo": sp.ratings["learner"].rating}
+        path.write_text(json.dumps(result) + "\n")
     png = None
     try:
         png = plot_elo(sp.history, sp.directory / "elo.png")
