@@ -80,3 +80,15 @@ def test_snapshot_actor_is_frozen_and_bots_are_bots(tmp_path):
     restored = PolicyPool(tmp_path, capacity=3)
     restored.load_dict(pool.to_dict())
     assert restored.names() == pool.names()
+
+
+def test_pfsp_follows_recent_results_not_the_whole_history(tmp_path):
+    pool = PolicyPool(tmp_path, capacity=3, bots=("random", "one_ply"), decay=0.5)
+    pool.record("bot:random", 0, 0, 100)  # long ago the learner lost to random ...
+    for _ in range(8):
+        pool.record("bot:random", 30, 0, 0)  # ... it wins every game now
+        pool.record("bot:one_ply", 15, 0, 15)
+    assert pool.entries["bot:random"].wins == 240 and pool.entries["bot:random"].losses == 100
+    assert pool.entries["bot:random"].win_rate > 0.95
+    hard = pool.weights("pfsp")
+    assert hard["bot:one_ply"] > 10 * hard["bot:random"]

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,9 @@ class PoolEntry:
         global_step: The learner's step when snapshotted (-1 for bots).
         file: The weights file, relative to the pool's directory (``None`` for bots).
         wins: The learner's wins against it (``draws``, ``losses`` likewise).
+        recent: The learner's recent ``[wins, draws, losses]``: decayed by ``decay`` at each
+            :meth:`PolicyPool.record` for this entry, so PFSP follows the current learner
+            (against whom an old snapshot was hard once, it may be easy now).
     """
 
     name: str
@@ -70,6 +73,7 @@ class PoolEntry:
     wins: int = 0
     draws: int = 0
     losses: int = 0
+    recent: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
 
     @property
     def is_bot(self) -> bool:
@@ -83,9 +87,10 @@ class PoolEntry:
 
     @property
     def win_rate(self) -> float:
-        """The learner's smoothed score against it: ``(wins + draws / 2 + 1) / (games + 2)``
-        (0.5 before any game)."""
-        return (self.wins + 0.5 * self.draws + 1.0) / (self.games + 2.0)
+        """The learner's smoothed recent score against it: ``(w + d / 2 + 1) / (w + d + l + 2)``
+        of the :attr:`recent` counts (0.5 before any game)."""
+        w, d, lost = self.recent
+        return (w + 0.5 * d + 1.0) / (w + d + lost + 2.0)
 
 
 class PolicyPool:
@@ -99,6 +104,7 @@ class PolicyPool:
         pfsp_weighting: ``hard`` or ``variance``.
         pfsp_power: Exponent of ``hard`` weighting.
         latest_prob: ``mixed`` sampling's probability of the latest snapshot.
+        decay: Factor on an entry's recent results at each new batch of results against it.
         seed: Seed of the snapshots' and bots' action sampling.
     """
 
@@ -112,6 +118,7 @@ class PolicyPool:
         pfsp_power: float = 2.0,
         latest_prob: float = 0.5,
         seed: int = 0,
+        decay: float = 0.8,
     ) -> None:
         if capacity < 1:
             raise APIUsageError(f"pool capacity must be >= 1, got {capacity}")
@@ -128,6 +135,7 @@ class PolicyPool:
         self.pfsp_power = float(pfsp_power)
         self.latest_prob = float(latest_prob)
         self.seed = int(seed)
+        self.decay = float(decay)
         self.entries: dict[str, PoolEntry] = {}
         for spec in bots:
             make_bot(spec)  # a clear error for an unknown bot, now
@@ -189,6 +197,9 @@ class PolicyPool:
             entry.wins += wins
             entry.draws += draws
             entry.losses += losses
+            entry.recent = [
+                self.decay * old + new for old, new in zip(entry.recent, (wins, draws, losses))
+            ]
 
     # -- sampling ---------------------------------------------------------------------------
     def weights(self, rule: str) -> dict[str, float]:

@@ -70,6 +70,9 @@ class SelfPlayConfig:
     """Exponent of ``hard`` PFSP weighting."""
     latest_prob: float = 0.5
     """``mixed`` sampling: probability of the latest snapshot (else PFSP)."""
+    pfsp_decay: float = 0.8
+    """PFSP win rates are of recent games: an entry's counts decay by this factor at each
+    new batch of results against it."""
     bots: tuple[str, ...] = ("random", "one_ply")
     """Scripted bots always in the pool: ``random``, ``one_ply``, ``alphabetaN``."""
     num_slots: int = 8
@@ -154,6 +157,7 @@ class SelfPlay:
             config.pfsp_power,
             config.latest_prob,
             config.seed,
+            config.pfsp_decay,
         )
         self.ratings = RatingTable(config.elo_k, config.rating_system)  # type: ignore[arg-type]
         self.ratings.add(LEARNER)
