@@ -27,11 +27,7 @@ def test_frozen_anchor_keeps_its_rating():
     assert table["bot"].rating == 1000.0 and table["a"].rating > 1000.0
 
 
-def test_glicko2_matches_glickmans_worked_example():
-    # Glickman's example: 1500/200 beats 1400/30, loses to 1550/100 and 1700/300 -> 1464.06,
-    # RD 151.52. Our update takes one opponent per call, so check the one-opponent case
-    # against the formulas' direction and the RD shrinking instead, and the example's first
-    # ingredient: g(phi) and E for 1500 vs 1400/30.
+def test_glicko2_moves_the_uncertain_rating_more_and_shrinks_deviation():
     table = RatingTable(system="glicko2", initial=1500.0)
     table.add("me").deviation = 200.0
     table.add("opp", 1400.0).deviation = 30.0
