@@ -28,6 +28,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "export a policy: ONNX, numpy-only or pure-Python, parity-checked",
     ),
     "runs": ("fugu.cli.runs", "list training runs with their status, steps and returns"),
+    "selfplay": ("fugu.cli.selfplay", "train by self-play against an Elo-rated pool and bots"),
+    "match": ("fugu.cli.match", "two agents or bots head to head: W/D/L, Wilson intervals, Elo"),
+    "play": ("fugu.cli.play", "play connect4 against a checkpoint or a bot in the terminal"),
 }
 
 
