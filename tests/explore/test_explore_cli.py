@@ -23,6 +23,6 @@ def test_train_with_an_exploration_hook(tmp_path, algo: str, method: str) -> Non
     keys = set().union(*(row.get("metrics", row) for row in rows))
     assert f"explore/{method}_raw_mean" in keys
     assert ("loss/intrinsic_value" in keys) == (algo == "ppo_rnd")
-    (checkpoint,) = (run / "checkpoints").iterdir()
+    (checkpoint,) = (run / "checkpoints").glob("step-*")  # best/ is kept beside them
     state = load_checkpoint(checkpoint).state["trainer"]
     assert len(state["reward_hooks"]) == 1
