@@ -23,18 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from fugu.cli.train import add_arguments as add_train_arguments
 
     add_train_arguments(parser)
+    # Static text: building the parser must not import torch (fugu.selfplay does).
     parser.description = (
         "train by self-play: learner rows and pool opponents on one vec env, Elo ratings. "
-        "--selfplay.KEY VALUE sets fugu.selfplay.run.SelfPlayConfig fields: "
-        + ", ".join(_selfplay_keys())
+        "--selfplay.KEY VALUE sets the fields of fugu.selfplay.run.SelfPlayConfig (pool-size, "
+        "snapshot-interval, sampling, bots, ...; docs/selfplay.md lists them all)"
     )
-
-
-def _selfplay_keys() -> list[str]:
-    from fugu.selfplay.run import SelfPlayConfig
-    from fugu.train.fields import field_types
-
-    return [key.replace("_", "-") for key in field_types(SelfPlayConfig)]
 
 
 def selfplay_config(overrides: list[str]) -> tuple[Any, list[str]]:
