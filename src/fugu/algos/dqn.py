@@ -32,13 +32,13 @@ from gymnasium import spaces
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from fugu.algos.base import ActOutput, Collection, ReplaySettings, check_action_space
+from fugu.algos.base import ActOutput, Collection, check_action_space
 from fugu.algos.offpolicy import (
     ACTIVATIONS,
+    ReplayAlgorithm,
     check_replay_config,
     discounts,
     flat_size,
-    make_replay,
     mlp,
     polyak_update,
 )
@@ -189,7 +189,7 @@ class QNetwork(nn.Module):
         return self.value(h) + adv - adv.mean(-1, keepdim=True)  # type: ignore[no-any-return]
 
 
-class DQN:
+class DQN(ReplayAlgorithm):
     """Deep Q-learning on Discrete (optionally action-masked) actions.
 
     Args:
@@ -256,20 +256,6 @@ class DQN:
         return cls(net, config, device)
 
     # -- the protocol -----------------------------------------------------------------------
-    def replay_settings(self) -> ReplaySettings:
-        """Ring size, batch size, gradient steps and warm-up from the config."""
-        c = self.config
-        return ReplaySettings(
-            c.buffer_size, c.batch_size, c.gradient_steps, c.learning_starts, c.checkpoint_replay
-        )
-
-    def make_replay(
-        self, fields: Mapping[str, Field], num_rows: int, env: Any, seed: int
-    ) -> ReplayBuffer:
-        """The replay ring (the trainer calls this once); kept to update priorities."""
-        self.replay = make_replay(self.config, fields, num_rows, env, seed, self.device)
-        return self.replay
-
     def storage_fields(self, env_fields: Mapping[str, Field]) -> dict[str, Field]:
         """The env's ``action_masks`` when it declares them."""
         return {"action_masks": env_fields["action_masks"]} if "action_masks" in env_fields else {}
@@ -277,14 +263,6 @@ class DQN:
     def modules(self) -> dict[str, nn.Module]:
         """``{"q": online network, "q_target": target network}``."""
         return {"q": self.q, "q_target": self.q_target}
-
-    def initial_state(self, num_rows: int) -> PolicyState:
-        """``None``: the Q-network is feed-forward."""
-        return None
-
-    def reset_state(self, state: PolicyState, starts: Tensor) -> PolicyState:
-        """``state`` unchanged (feed-forward)."""
-        return state
 
     @property
     def epsilon(self) -> float:

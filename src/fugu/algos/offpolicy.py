@@ -23,11 +23,19 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from fugu.buffers import HER_STRATEGIES, HindsightRelabeler, Prioritized, ReplayBuffer
+from fugu.algos.base import ReplaySettings
+from fugu.buffers import HER_STRATEGIES, HindsightRelabeler, PolicyState, Prioritized, ReplayBuffer
 from fugu.core.errors import APIUsageError
 from fugu.core.schema import Field
 
-__all__ = ["ACTIVATIONS", "check_replay_config", "make_replay", "mlp", "polyak_update"]
+__all__ = [
+    "ACTIVATIONS",
+    "ReplayAlgorithm",
+    "check_replay_config",
+    "make_replay",
+    "mlp",
+    "polyak_update",
+]
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
 """Hidden activations of the off-policy networks, by name."""
@@ -184,3 +192,40 @@ class BoxScale:
     def from_env(self, actions: Tensor) -> Tensor:
         """Env actions back to ``[-1, 1]``."""
         return (actions.float().reshape(actions.shape[0], -1) - self.center) / self.half
+
+
+class ReplayAlgorithm:
+    """What DQN, SAC and TD3 share as replay algorithms with feed-forward networks: replay
+    settings and the ring built from their config, no extra stored fields, no recurrent
+    state. Subclasses set ``config`` (a replay config, see :func:`check_replay_config`) and
+    ``device``."""
+
+    config: Any
+    device: torch.device
+    replay: ReplayBuffer | None = None
+
+    def replay_settings(self) -> ReplaySettings:
+        """Ring size, batch size, gradient steps and warm-up from the config."""
+        c = self.config
+        return ReplaySettings(
+            c.buffer_size, c.batch_size, c.gradient_steps, c.learning_starts, c.checkpoint_replay
+        )
+
+    def make_replay(
+        self, fields: Mapping[str, Field], num_rows: int, env: Any, seed: int
+    ) -> ReplayBuffer:
+        """The replay ring (the trainer calls this once); kept to update priorities."""
+        self.replay = make_replay(self.config, fields, num_rows, env, seed, self.device)
+        return self.replay
+
+    def storage_fields(self, env_fields: Mapping[str, Field]) -> dict[str, Field]:
+        """Nothing besides the standard transition."""
+        return {}
+
+    def initial_state(self, num_rows: int) -> PolicyState:
+        """``None``: the networks are feed-forward."""
+        return None
+
+    def reset_state(self, state: PolicyState, starts: Tensor) -> PolicyState:
+        """``state`` unchanged (feed-forward)."""
+        return state

@@ -33,20 +33,19 @@ from gymnasium import spaces
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from fugu.algos.base import ActOutput, Collection, ReplaySettings, check_action_space
+from fugu.algos.base import ActOutput, Collection, check_action_space
 from fugu.algos.offpolicy import (
     BoxScale,
+    ReplayAlgorithm,
     TwinQ,
     check_replay_config,
     discounts,
     flat_size,
-    make_replay,
     mlp,
     polyak_update,
 )
 from fugu.buffers import Batch, PolicyState, ReplayBuffer
 from fugu.core.errors import APIUsageError
-from fugu.core.schema import Field
 from fugu.models.optim import SCHEDULES, Optimizer
 from fugu.models.policy import PolicyConfig
 
@@ -160,7 +159,7 @@ class SquashedGaussianActor(nn.Module):
         return torch.tanh(u), logp
 
 
-class SAC:
+class SAC(ReplayAlgorithm):
     """Soft Actor-Critic on Box actions.
 
     Args:
@@ -242,35 +241,9 @@ class SAC:
         return cls(actor, critic, action_space, config, device)
 
     # -- the protocol -----------------------------------------------------------------------
-    def replay_settings(self) -> ReplaySettings:
-        """Ring size, batch size, gradient steps and warm-up from the config."""
-        c = self.config
-        return ReplaySettings(
-            c.buffer_size, c.batch_size, c.gradient_steps, c.learning_starts, c.checkpoint_replay
-        )
-
-    def make_replay(
-        self, fields: Mapping[str, Field], num_rows: int, env: Any, seed: int
-    ) -> ReplayBuffer:
-        """The replay ring (the trainer calls this once); kept to update priorities."""
-        self.replay = make_replay(self.config, fields, num_rows, env, seed, self.device)
-        return self.replay
-
-    def storage_fields(self, env_fields: Mapping[str, Field]) -> dict[str, Field]:
-        """Nothing besides the standard transition."""
-        return {}
-
     def modules(self) -> dict[str, nn.Module]:
         """The actor, the critics and their target copy."""
         return {"actor": self.actor, "critic": self.critic, "critic_target": self.critic_target}
-
-    def initial_state(self, num_rows: int) -> PolicyState:
-        """``None``: the networks are feed-forward."""
-        return None
-
-    def reset_state(self, state: PolicyState, starts: Tensor) -> PolicyState:
-        """``state`` unchanged (feed-forward)."""
-        return state
 
     @property
     def alpha(self) -> float:

@@ -28,20 +28,19 @@ import torch
 from gymnasium import spaces
 from torch import Tensor, nn
 
-from fugu.algos.base import ActOutput, Collection, ReplaySettings, check_action_space
+from fugu.algos.base import ActOutput, Collection, check_action_space
 from fugu.algos.offpolicy import (
     BoxScale,
+    ReplayAlgorithm,
     TwinQ,
     check_replay_config,
     discounts,
     flat_size,
-    make_replay,
     mlp,
     polyak_update,
 )
 from fugu.buffers import Batch, PolicyState, ReplayBuffer
 from fugu.core.errors import APIUsageError
-from fugu.core.schema import Field
 from fugu.models.optim import SCHEDULES, Optimizer
 from fugu.models.policy import PolicyConfig
 
@@ -134,7 +133,7 @@ class DeterministicActor(nn.Module):
         return torch.tanh(self.net(obs.reshape(obs.shape[0], -1).float()))
 
 
-class TD3:
+class TD3(ReplayAlgorithm):
     """Twin Delayed DDPG on Box actions.
 
     Args:
@@ -206,24 +205,6 @@ class TD3:
         return cls(actor, critic, action_space, config, device)
 
     # -- the protocol -----------------------------------------------------------------------
-    def replay_settings(self) -> ReplaySettings:
-        """Ring size, batch size, gradient steps and warm-up from the config."""
-        c = self.config
-        return ReplaySettings(
-            c.buffer_size, c.batch_size, c.gradient_steps, c.learning_starts, c.checkpoint_replay
-        )
-
-    def make_replay(
-        self, fields: Mapping[str, Field], num_rows: int, env: Any, seed: int
-    ) -> ReplayBuffer:
-        """The replay ring (the trainer calls this once); kept to update priorities."""
-        self.replay = make_replay(self.config, fields, num_rows, env, seed, self.device)
-        return self.replay
-
-    def storage_fields(self, env_fields: Mapping[str, Field]) -> dict[str, Field]:
-        """Nothing besides the standard transition."""
-        return {}
-
     def modules(self) -> dict[str, nn.Module]:
         """The actor, the critics and their target copies."""
         return {
@@ -232,14 +213,6 @@ class TD3:
             "critic": self.critic,
             "critic_target": self.critic_target,
         }
-
-    def initial_state(self, num_rows: int) -> PolicyState:
-        """``None``: the networks are feed-forward."""
-        return None
-
-    def reset_state(self, state: PolicyState, starts: Tensor) -> PolicyState:
-        """``state`` unchanged (feed-forward)."""
-        return state
 
     def act(
         self,
