@@ -387,3 +387,50 @@ def test_gymnasium_action_masks_follow_info_through_autoreset() -> None:
     _, _, terminals, _, _ = env.step(np.zeros(1, np.int32))  # ends: the reset's mask (t = 1)
     assert terminals[0] and env.action_masks.tolist() == [[False, True, False]]
     assert GymnasiumPufferEnv(Masked()).extras == {}
+
+
+class _LooseEnv(gymnasium.Env):
+    """A Gymnasium env that breaks the step contract in the way ``kind`` says."""
+
+    observation_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = spaces.Discrete(2)
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def reset(self, seed=None, options=None):
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        obs = np.zeros(2, np.float32)
+        if self.kind == "vector-reward":
+            return obs, np.array([1.0, 2.0]), False, False, {}
+        if self.kind == "list-info":
+            return obs, 1.0, False, False, []
+        if self.kind == "old-api":
+            return obs, 1.0, False, {}
+        return obs, 1.0, False, False, {}
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("vector-reward", "one real scalar"),
+        ("list-info", "info is a dict"),
+        ("old-api", "5-tuple|terminated, truncated"),
+    ],
+)
+def test_a_broken_step_contract_gets_a_clear_error(kind: str, message: str) -> None:
+    env = GymnasiumPufferEnv(_LooseEnv(kind))
+    env.reset(seed=0)
+    with pytest.raises(EnvContractError, match=message):
+        env.step(np.zeros(1, np.int64))
+
+
+def test_a_sound_step_is_checked_once() -> None:
+    env = GymnasiumPufferEnv(_LooseEnv("fine"))
+    env.reset(seed=0)
+    env.step(np.zeros(1, np.int64))
+    assert env._env_step == env.env.step  # later steps skip the check
+    env.step(np.zeros(1, np.int64))
+    assert env.rewards[0] == 1.0

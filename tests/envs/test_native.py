@@ -172,6 +172,22 @@ def test_constructor_errors() -> None:
         env.reset()
 
 
+def test_step_before_reset_is_refused_and_a_restored_state_may_step() -> None:
+    env = CartPole(2, seed=0)
+    with pytest.raises(APIUsageError, match=r"before reset\(\)"):
+        env.step(np.zeros(2, dtype=np.int64))
+    env.reset()
+    state = env.get_state()
+    fresh = CartPole(2, seed=1)
+    fresh.set_state(state)
+    fresh.step(np.zeros(2, dtype=np.int64))
+    env.step(np.zeros(2, dtype=np.int64))
+    np.testing.assert_array_equal(fresh.observations, env.observations)
+    env.close()
+    with pytest.raises(APIUsageError, match="closed"):
+        env.step(np.zeros(2, dtype=np.int64))
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_double_buffered_batches_match_synchronous_steps(threads: int) -> None:
     sync = CartPole(8, seed=3)

@@ -30,7 +30,7 @@ import numpy as np
 
 from fugu.core.actions import ActionLayout, ActionLeaf
 from fugu.core.env import EnvBuffers, Infos, PufferEnv, StepResult
-from fugu.core.errors import APIUsageError
+from fugu.core.errors import APIUsageError, EnvContractError
 from fugu.core.flatten import Leaf, SpaceLayout
 from fugu.core.schema import Field, action_masks_field, num_logits
 
@@ -137,7 +137,7 @@ class GymnasiumPufferEnv(PufferEnv):
         self._plain_obs = self.observation_layout.is_passthrough
         self._plain_action = self.action_layout.is_identity
         self._decode = self.action_layout.decode
-        self._env_step = env.step
+        self._env_step: Callable[[Any], tuple[Any, ...]] = self._checked_first_step
         self._env_reset = env.reset
         self._episode_return = 0.0
         self._episode_length = 0
@@ -214,6 +214,37 @@ class GymnasiumPufferEnv(PufferEnv):
         if self._mask_row is not None:
             self._write_mask(info)
         return self.observations, self.rewards, self.terminals, self.truncations, []
+
+    def _checked_first_step(self, action: Any) -> tuple[Any, ...]:
+        """The wrapped env's first ``step``, checked for Gymnasium's 5-tuple of a scalar reward
+        and a dict info; later steps call ``env.step`` directly (no cost on the hot path)."""
+        result = self.env.step(action)
+        name = type(self.env).__name__
+        if not isinstance(result, tuple) or len(result) != 5:
+            raise EnvContractError(
+                f"{name}.step must return (obs, reward, terminated, truncated, info) as "
+                f"Gymnasium 1.x does; got {type(result).__name__} of length "
+                f"{len(result) if isinstance(result, (tuple, list)) else '?'}"
+            )
+        _, reward, terminated, truncated, info = result
+        if np.ndim(reward) != 0 or not np.isrealobj(reward):
+            raise EnvContractError(
+                f"{name}.step returned a reward of shape {np.shape(reward)}; a single-agent "
+                "Gymnasium env returns one real scalar per step. For one reward per agent, "
+                "write a PettingZoo env (fugu.bridges.pettingzoo) or a native multi-row env"
+            )
+        if not isinstance(info, dict):
+            raise EnvContractError(
+                f"{name}.step returned info of type {type(info).__name__}; Gymnasium's info "
+                "is a dict (return {} when there is nothing to report)"
+            )
+        for flag, value in (("terminated", terminated), ("truncated", truncated)):
+            if np.ndim(value) != 0:
+                raise EnvContractError(
+                    f"{name}.step returned {flag} of shape {np.shape(value)}; expected a bool"
+                )
+        self._env_step = self.env.step
+        return result
 
     def _write_mask(self, info: dict[str, Any]) -> None:
         """Copy ``info["action_mask"]`` (an array, or one per MultiDiscrete component)."""

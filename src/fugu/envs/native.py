@@ -366,6 +366,8 @@ class NativeEnv(PufferEnv):
         :data:`KernelIO`)."""
         self._steps = 0
         self._rng_seeded = False
+        self._ready = False
+        """Whether :meth:`step` may run: after a reset (or a restored state), until closed."""
         self._chunks = _splits(self.num_copies, self.threads)
         self._pool: ThreadPoolExecutor | None = None
         self._batch_pool: ThreadPoolExecutor | None = None
@@ -410,12 +412,21 @@ class NativeEnv(PufferEnv):
         self.truncations[:] = False
         self.masks[:] = True  # every row of a native env is a live agent
         self._run(self.reset_envs)
+        self._ready = True
         return self.observations, []
 
     def step(self, actions: np.ndarray) -> StepResult:
-        """Step every copy with ``actions`` (written into the action buffer unless it is it)."""
-        if self.closed:
+        """Step every copy with ``actions`` (written into the action buffer unless it is it).
+
+        Raises:
+            APIUsageError: the env is closed, or was never reset.
+        """
+        if not self._ready:
             self._check_open()
+            raise APIUsageError(
+                f"{type(self).__name__}.step() called before reset(); call env.reset(seed=...) "
+                "first (the observations are undefined until then)"
+            )
         if self._num_batches > 1:
             self._wait_all()  # a batch may still be stepping after send()
         if actions is not self.actions:
@@ -438,6 +449,7 @@ class NativeEnv(PufferEnv):
             self._batch_pool.shutdown(wait=True)
             self._batch_pool = None
         self.closed = True
+        self._ready = False
 
     # -- state ----------------------------------------------------------------------------------
     def get_state(self) -> dict[str, np.ndarray]:
@@ -472,6 +484,7 @@ class NativeEnv(PufferEnv):
             target[...] = value
         self._steps = int(self.state["steps"][0])
         self._rng_seeded = True
+        self._ready = not self.closed
 
     # -- helpers --------------------------------------------------------------------------------
     def _seed_rows(self, seed: int | Sequence[int]) -> None:
