@@ -82,6 +82,7 @@ def test_sweep_records_every_observation_and_writes_outputs(tmp_path):
     assert best["ppo"]["learning_rate"] == pytest.approx(result.best.params["ppo.learning_rate"])
     assert isinstance(best["train"]["total_timesteps"], int)
     assert result.best.score == max(o.score for o in result.observations)
+    assert best["train"]["total_timesteps"] == round(result.best.run["train.total_timesteps"])
     # the plot is a PNG
     assert (tmp_path / "front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert result.paths["png"] == tmp_path / "front.png"
@@ -113,6 +114,35 @@ def test_crash_and_nan_are_failures_and_the_sweep_goes_on(tmp_path):
     trials = [r for r in state if r["type"] == "trial"]
     assert [t["failed"] for t in trials] == [False, True, True, False, False]
     assert not (tmp_path / "front.png").exists()
+
+
+def peaks_early(params, report):
+    total = params["train.total_timesteps"]
+    for fraction in (0.25, 0.5, 0.75, 1.0):  # the score fades as the run goes on
+        report(total * fraction, quality(params) - fraction, total * fraction)
+    return {"score": quality(params) - 1.0, "cost": total, "steps": total}
+
+
+def test_best_toml_holds_the_planned_run_of_a_mid_run_best(tmp_path):
+    result = run_sweep(
+        RandomSearcher(make_space(), seed=1), peaks_early, tmp_path, 3, base_config=BASE, plot=False
+    )
+    planned = result.best.run["train.total_timesteps"]
+    assert result.best.params["train.total_timesteps"] == pytest.approx(planned * 0.25)
+    text = (tmp_path / "best.toml").read_text()
+    assert tomllib.loads(text)["train"]["total_timesteps"] == round(planned)
+    assert "of a run planned for" in text
+
+
+def test_replayed_observations_remember_their_run(tmp_path):
+    run_sweep(RandomSearcher(make_space(), seed=0), good_trial, tmp_path, max_runs=2, plot=False)
+    replayed = RandomSearcher(make_space(), seed=0)
+    run_sweep(replayed, good_trial, tmp_path, max_runs=2, plot=False)
+    assert len(replayed.observations) == 8
+    assert all(o.run is not None for o in replayed.observations)
+    assert {o.run["train.total_timesteps"] for o in replayed.observations[:4]} == {
+        replayed.observations[3].params["train.total_timesteps"]
+    }
 
 
 def test_interrupted_sweep_resumes_by_replaying(tmp_path):

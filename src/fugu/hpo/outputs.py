@@ -162,8 +162,15 @@ def write_outputs(
     if searcher.observations:
         best = searcher.best()
         base = {k: v for k, v in (base_config or {}).items() if k != "sweep"}
-        config = nested_update(base, best.params)
+        config = nested_update(base, best.run if best.run is not None else best.params)
         header = f"# best of the sweep: score {best.score!r} at cost {best.cost!r}\n"
+        budget = searcher.space.budget
+        if best.run is not None and budget is not None and best.run != best.params:
+            header += (
+                f"# reached at {budget} = {best.params[budget]!r} of a run planned for "
+                f"{best.run[budget]!r}; these are that run's params (its schedules span the "
+                "planned budget)\n"
+            )
         paths["toml"] = directory / "best.toml"
         paths["toml"].write_text(header + dumps_toml(config), "utf-8")
     if plot:

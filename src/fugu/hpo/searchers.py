@@ -33,12 +33,18 @@ __all__ = ["Observation", "RandomSearcher", "Searcher", "SobolSearcher"]
 
 @dataclass(frozen=True)
 class Observation:
-    """One measured point: the params it ran with, the score reached and the cost paid."""
+    """One measured point: the params it ran with, the score reached and the cost paid.
+
+    ``params`` carry the budget reached (an intermediate report of a longer run has its steps
+    so far); ``run`` holds the params of the whole run the point came from, when known (a
+    mid-run point of a 1.5M-step cosine schedule is not a 600k-step run).
+    """
 
     params: dict[str, Any]
     score: float
     cost: float
     unit: np.ndarray = field(repr=False, compare=False)
+    run: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 class Searcher:

@@ -33,7 +33,7 @@ import json
 import math
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,9 @@ def _replay(searcher: Searcher, records: list[dict[str, Any]]) -> int:
         kind = record.get("type")
         started.add(int(record.get("trial", -1)))
         if kind == "observation":
+            before = len(searcher.observations)
             searcher.observe(record["params"], record["score"], record["cost"])
+            _attach_run(searcher, before, record.get("run_params"))
         elif kind == "failure":
             searcher.observe_failure(record["params"])
         elif kind == "trial":
@@ -178,6 +180,12 @@ def run_sweep(
     )
 
 
+def _attach_run(searcher: Searcher, before: int, run: Mapping[str, Any] | None) -> None:
+    """Record on the observation just made (if one was) the params of the run it came from."""
+    if run is not None and len(searcher.observations) > before:
+        searcher.observations[-1] = replace(searcher.observations[-1], run=dict(run))
+
+
 def _run_trial(
     searcher: Searcher,
     trial_fn: TrialFn,
@@ -194,12 +202,15 @@ def _run_trial(
             point[budget] = type(params[budget])(steps)
         if not (math.isfinite(float(score)) and math.isfinite(float(cost)) and float(cost) > 0):
             raise FloatingPointError(f"non-finite score or cost: score={score}, cost={cost}")
+        before = len(searcher.observations)
         searcher.observe(point, float(score), float(cost))
+        _attach_run(searcher, before, params)
         write(
             {
                 "type": "observation",
                 "trial": index,
                 "params": point,
+                "run_params": params,
                 "score": float(score),
                 "cost": float(cost),
             }
