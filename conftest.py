@@ -8,14 +8,14 @@ temporary folders and never leave folders behind in the system's temp dir.
 from __future__ import annotations
 
 import tempfile
-from pathlib import Path
 
 import pytest
 
 
 @pytest.fixture(autouse=True)
-def _private_tempdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
+def _private_tempdir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path_factory.mktemp("tempdir")  # beside the test's tmp_path, not in it
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     monkeypatch.setenv("TMPDIR", str(scratch))

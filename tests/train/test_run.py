@@ -233,3 +233,46 @@ def test_wandb_sink(tmp_path, monkeypatch):
     )
     train(config, run_dir=tmp_path / "r", quiet=True)
     assert list((tmp_path / "r" / "wandb").glob("offline-run-*/*.wandb"))
+
+
+def score_config(**overrides):
+    values = {
+        "train.algo": "ppo",
+        "env.num_envs": 4,
+        "env.kwargs": {"n": 1, "info_interval": 8},
+        "train.num_steps": 32,
+        "train.total_timesteps": 256,
+        "train.episode_window": 3,
+        "train.stop_on_solve": False,
+        "ppo.update_epochs": 1,
+        "ppo.num_minibatches": 2,
+    }
+    values.update({key.replace("__", "."): value for key, value in overrides.items()})
+    return ExperimentConfig.from_preset("bitflip-v1", values)
+
+
+def test_solve_metric_compares_an_info_score_with_the_threshold(tmp_path):
+    # one bit: every episode succeeds at its first step, while returns stay at -1 or 0
+    progress = []
+    summary = train(score_config(), run_dir=tmp_path / "r", quiet=True, on_progress=progress.append)
+    assert summary.solve_metric == "success" and summary.final_score == 1.0
+    assert summary.solved and summary.solved_at_end
+    assert progress[-1].solve_score == 1.0 and progress[-1].solved_now
+    rows = read_jsonl(tmp_path / "r" / "metrics.jsonl")
+    assert rows[-1]["env/mean_success_100"] == 1.0
+    # the same run judged by its return (at most 0 here) is not solved at 0.95
+    by_return = train(
+        score_config(env__solve_metric="episode_return"), run_dir=tmp_path / "b", quiet=True
+    )
+    assert not by_return.solved and by_return.final_score == by_return.final_return
+
+
+def test_a_solve_metric_the_env_does_not_report_is_refused(tmp_path):
+    with pytest.raises(APIUsageError, match="not reported by bitflip-v1"):
+        train(score_config(env__solve_metric="win"), run_dir=tmp_path / "r", quiet=True)
+    assert not (tmp_path / "r").exists()
+    gym_config = tiny(
+        **{"env.id": "CartPole-v1", "env.solve_metric": "success", "env.solve_threshold": 1.0}
+    )
+    with pytest.raises(APIUsageError, match="reports no 'success'"):
+        train(gym_config, run_dir=tmp_path / "g", quiet=True)

@@ -353,7 +353,14 @@ def _print_summary(summary: Any, args: argparse.Namespace) -> None:
         if summary.solved_at_end
         else ("no longer solved" if summary.solved else "not solved")
     )
-    print(f"final:       mean return {final} (last 100 episodes), {verdict}")
+    if summary.solve_metric == "episode_return":
+        print(f"final:       mean return {final} (last 100 episodes), {verdict}")
+    else:
+        score = "n/a" if summary.final_score is None else f"{summary.final_score:.3f}"
+        print(
+            f"final:       mean {summary.solve_metric} {score}, mean return {final} "
+            f"(last 100 episodes), {verdict}"
+        )
     if summary.best_return is not None:
         print(f"best:        mean return {summary.best_return:.1f} at step {summary.best_step:,}")
     for skipped in summary.skipped_checkpoints:
@@ -448,12 +455,15 @@ class _Dashboard:
                 "[bold]epoch",
                 f"{p.epoch}",
             )
+            by_return = p.solve_metric == "episode_return"
             table.add_row(
                 "[bold]return (100 ep)",
-                f"{p.mean_return:.1f}  {solved}",
+                f"{p.mean_return:.1f}  {solved}" if by_return else f"{p.mean_return:.2f}",
                 "[bold]episodes",
                 f"{m.get('env/num_episodes', 0.0):.0f} this epoch",
             )
+            if not by_return:
+                table.add_row(f"[bold]{p.solve_metric} (100 ep)", f"{p.solve_score:.3f}  {solved}")
             cells = [(f"[bold]{key}", _format_metric(m.get(key))) for key in self.algo_metrics]
             for left, right in itertools.zip_longest(cells[0::2], cells[1::2], fillvalue=("", "")):
                 table.add_row(*left, *right)

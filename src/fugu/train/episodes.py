@@ -16,7 +16,7 @@ import torch
 from numba import njit
 from torch import Tensor
 
-__all__ = ["EpisodeTracker", "add_infos"]
+__all__ = ["EpisodeTracker", "ScoreWindow", "add_infos"]
 
 
 def add_infos(infos: list[dict[str, Any]], sums: dict[str, float]) -> int:
@@ -40,6 +40,53 @@ def add_infos(infos: list[dict[str, Any]], sums: dict[str, float]) -> int:
             if key != "num_episodes" and isinstance(value, (int, float)):
                 sums[key] = sums.get(key, 0.0) + float(value) * n
     return count
+
+
+class ScoreWindow:
+    """The mean of an episode score the envs report in their infos (``success``, ``win``, ...)
+    over at least the last ``window`` episodes, from each epoch's aggregated infos.
+
+    Envs report scores as means over many episodes, so the window is made of whole epochs:
+    the newest epochs that together hold ``window`` episodes or more.
+
+    Example:
+        >>> scores = ScoreWindow("success", window=4)
+        >>> scores.add({"env/success": 0.5, "env/num_episodes": 2.0})
+        >>> scores.full, scores.mean()
+        (False, 0.5)
+        >>> scores.add({"env/success": 1.0, "env/num_episodes": 3.0})
+        >>> scores.add({"env/success": 1.0, "env/num_episodes": 2.0})  # the first epoch drops
+        >>> scores.full, scores.mean()
+        (True, 1.0)
+    """
+
+    def __init__(self, key: str, window: int = 100) -> None:
+        self.key = key
+        self.window = window
+        self._epochs: deque[tuple[float, float]] = deque()  # (score sum, episodes) per epoch
+        self._episodes = 0.0
+
+    def add(self, metrics: dict[str, float]) -> None:
+        """Take one epoch's ``env/<key>`` and ``env/num_episodes`` (no episodes: no change)."""
+        value = metrics.get(f"env/{self.key}")
+        count = float(metrics.get("env/num_episodes", 0.0))
+        if value is None or count <= 0 or not np.isfinite(value):
+            return
+        self._epochs.append((float(value) * count, count))
+        self._episodes += count
+        while self._episodes - self._epochs[0][1] >= self.window:
+            self._episodes -= self._epochs.popleft()[1]
+
+    @property
+    def full(self) -> bool:
+        """Whether the window holds at least ``window`` episodes."""
+        return self._episodes >= self.window
+
+    def mean(self) -> float:
+        """The episode-weighted mean score of the window (NaN before any episode)."""
+        if not self._epochs:
+            return float("nan")
+        return sum(total for total, _ in self._epochs) / self._episodes
 
 
 @njit(cache=True, nogil=True)

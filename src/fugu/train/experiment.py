@@ -82,13 +82,23 @@ class EnvConfig:
     backend: Literal["auto", "native", "serial", "multiprocessing"] = "auto"
     """``auto``: a native fugu env is used as is, other envs through ``fugu.vector.make``."""
     solve_threshold: float | None = None
-    """Mean return over the last 100 episodes that counts as solved (``None``: never)."""
+    """The mean of ``solve_metric`` over the last 100 episodes that counts as solved
+    (``None``: never)."""
+    solve_metric: str = "episode_return"
+    """What ``solve_threshold`` is compared with: the episode return, or a score the env
+    reports in its infos for each episode (``success``, ``win``, ``bricks``: see the env's
+    page)."""
     kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for the env constructor (JSON on the command line)."""
 
     def __post_init__(self) -> None:
         if self.num_envs < 1 or self.threads < 1:
             raise APIUsageError("env.num_envs and env.threads must be >= 1")
+        if not self.solve_metric.isidentifier():
+            raise APIUsageError(
+                f"env.solve_metric must be 'episode_return' or an info key such as 'success', "
+                f"got {self.solve_metric!r}"
+            )
 
 
 @dataclass(frozen=True)

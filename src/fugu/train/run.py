@@ -33,7 +33,12 @@ from fugu.train.session import (
     every,
     load_module_weights,
 )
-from fugu.train.validate import check_device, check_env_id, check_writable
+from fugu.train.validate import (
+    check_device,
+    check_env_id,
+    check_solve_metric,
+    check_writable,
+)
 
 __all__ = [
     "EpochContext",
@@ -89,6 +94,7 @@ def train(
     # Everything that can be wrong is checked before the run folder exists.
     check_device(config.train.device)
     check_env_id(config.env.id)
+    check_solve_metric(config.env.id, config.env.solve_metric)
     check_writable(run_dir if run_dir is not None else root, "the run dir")
     config, directory, resume_from, checkpoint, skipped = plan_run(
         config, run_dir, run_name, root, adopt_checkpoint_config

@@ -32,6 +32,7 @@ from fugu.checkpoint import prune_checkpoints, save_checkpoint
 from fugu.core.errors import APIUsageError
 from fugu.loggers import Logger
 from fugu.train.diagnostics import GradientRecorder, log_histograms, log_video
+from fugu.train.episodes import ScoreWindow
 from fugu.train.experiment import ExperimentConfig
 from fugu.train.loop import Trainer
 from fugu.train.validate import describe_space
@@ -158,11 +159,17 @@ class Progress:
     solve_threshold: float = math.inf
     stopped_on_solve: bool = False
     """This epoch confirmed the solve and ``train.stop_on_solve`` ends the run after it."""
+    solve_metric: str = "episode_return"
+    """What the threshold is compared with (``env.solve_metric``)."""
+    solve_score: float = math.nan
+    """The current mean of ``solve_metric`` (last 100 episodes); the mean return for
+    ``episode_return``."""
 
     @property
     def solved_now(self) -> bool:
-        """Whether the current mean return (last 100 episodes) meets the threshold."""
-        return self.mean_return >= self.solve_threshold
+        """Whether the current solve score (last 100 episodes) meets the threshold."""
+        score = self.mean_return if self.solve_metric == "episode_return" else self.solve_score
+        return score >= self.solve_threshold
 
     @property
     def fraction(self) -> float:
@@ -202,6 +209,10 @@ class TrainSummary:
     stopped_on_solve: bool = False
     solve_check_return: float | None = None
     """With ``train.stop_on_solve``: the deterministic evaluation that confirmed the solve."""
+    solve_metric: str = "episode_return"
+    """What ``env.solve_threshold`` was compared with."""
+    final_score: float | None = None
+    """The last 100 episodes' mean of ``solve_metric`` (``final_return`` for the return)."""
     warmup_s: float = 0.0
     """Seconds of this session's first epoch, which includes compiling (first run) or loading
     (later runs) the env's numba kernels; ``sps`` and ``time_to_solve_s`` exclude it."""
@@ -250,6 +261,34 @@ class Session:
         self.warmup_s: float | None = None
         self.next_solve_check = 0
         self.warm_step = trainer.global_step
+        metric = config.env.solve_metric
+        window = min(SOLVE_WINDOW, config.train.episode_window)
+        self.scores = None if metric == "episode_return" else ScoreWindow(metric, window)
+        """The windowed info score, when the solve metric is not the return."""
+
+    def solve_score(self, metrics: Mapping[str, float]) -> tuple[float, bool]:
+        """The current solve score and whether its window is full (from this epoch's
+        ``metrics`` and the trainer's episode record)."""
+        trainer = self.trainer
+        if self.scores is None:
+            full = len(trainer.episodes.returns) >= min(
+                SOLVE_WINDOW, self.config.train.episode_window
+            )
+            return trainer.episodes.mean_return(SOLVE_WINDOW), full
+        key = self.scores.key
+        if metrics.get("env/num_episodes", 0.0) > 0 and f"env/{key}" not in metrics:
+            reported = sorted(
+                k.removeprefix("env/")
+                for k in metrics
+                if k.startswith("env/") and k != "env/num_episodes"
+            )
+            raise APIUsageError(
+                f"env.solve_metric is {key!r} but {self.config.env.id} reports no {key!r} in "
+                f"its episode infos (it reports {reported}); set env.solve_metric to one of "
+                "those or to 'episode_return'"
+            )
+        self.scores.add(dict(metrics))
+        return self.scores.mean(), self.scores.full
 
     def elapsed(self) -> float:
         """Seconds of training of the whole run (previous sessions included), each session's
@@ -270,14 +309,17 @@ class Session:
         mean_return = trainer.episodes.mean_return(SOLVE_WINDOW)
         metrics["env/mean_return_100"] = mean_return
         full = len(trainer.episodes.returns) >= min(SOLVE_WINDOW, config.train.episode_window)
-        if full and record.steps_to_solve is None and mean_return >= config.solve_threshold:
+        score, score_full = self.solve_score(metrics)
+        if self.scores is not None:
+            metrics[f"env/mean_{self.scores.key}_100"] = score
+        if score_full and record.steps_to_solve is None and score >= config.solve_threshold:
             record.time_to_solve_s = self.elapsed()
             record.steps_to_solve = trainer.global_step
         if (
             config.train.stop_on_solve
             and record.steps_to_solve is not None
-            and full
-            and mean_return >= config.solve_threshold
+            and score_full
+            and score >= config.solve_threshold
             and trainer.epoch >= self.next_solve_check
         ):
             verified = self.verify_solved()
@@ -323,12 +365,15 @@ class Session:
             record.steps_to_solve,
             config.solve_threshold,
             self.stopped_on_solve,
+            config.env.solve_metric,
+            score,
         )
 
     def verify_solved(self) -> float:
-        """Mean return of :data:`SOLVE_CHECK_EPISODES` deterministic episodes on a fresh env
-        (the check ``train.stop_on_solve`` makes before stopping); ``inf`` when the env
-        cannot be built alone (the training criterion then decides)."""
+        """Mean solve score (return, or ``env.solve_metric``) of :data:`SOLVE_CHECK_EPISODES`
+        deterministic episodes on a fresh env (the check ``train.stop_on_solve`` makes before
+        stopping); ``inf`` when the env cannot be built alone (the training criterion then
+        decides)."""
         from fugu.core.registry import make
         from fugu.train.evaluate import evaluate_policy
         from fugu.vector import EnvFactory
@@ -351,7 +396,9 @@ class Session:
             )
         finally:
             env.close()
-        return result.mean_return
+        if self.scores is None:
+            return result.mean_return
+        return result.info_means.get(self.scores.key, math.inf)
 
     def metadata(self) -> dict[str, Any]:
         """The manifest's metadata: env id, algorithm, and the env's single spaces (checked
@@ -424,6 +471,9 @@ class Session:
             timed_steps, warmup = trainer.global_step - self.start_step, 0.0
         final = trainer.episodes.mean_return(SOLVE_WINDOW)
         final_return = None if math.isnan(final) else final
+        final_score = final_return
+        if self.scores is not None:
+            final_score = None if math.isnan(self.scores.mean()) else self.scores.mean()
         return TrainSummary(
             env=config.env.id,
             algo=config.algo,
@@ -442,12 +492,14 @@ class Session:
             interrupted=interrupted,
             resumed_from=None if resumed_from is None else str(resumed_from),
             skipped_checkpoints=skipped,
-            solved_at_end=final_return is not None and final_return >= config.solve_threshold,
+            solved_at_end=final_score is not None and final_score >= config.solve_threshold,
             best_return=record.best_return,
             best_step=record.best_step,
             best_checkpoint=record.best_checkpoint,
             stopped_on_solve=self.stopped_on_solve,
             solve_check_return=record.solve_check_return,
+            solve_metric=config.env.solve_metric,
+            final_score=final_score,
             warmup_s=warmup,
         )
 

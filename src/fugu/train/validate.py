@@ -19,6 +19,7 @@ from fugu.core.errors import APIUsageError, UnknownEnvError
 __all__ = [
     "check_device",
     "check_env_id",
+    "check_solve_metric",
     "check_spaces",
     "check_writable",
     "describe_space",
@@ -129,6 +130,38 @@ def check_env_id(env_id: Any) -> str:
         f"unknown env id {env_id!r};{hint} 'fugu envs' lists fugu's envs, and any Gymnasium "
         "id works too"
     )
+
+
+def check_solve_metric(env_id: str, metric: str) -> str:
+    """``metric`` is a score the env reports per episode, where fugu can tell before training:
+    a native env lists its scores in ``score_keys`` (others are checked at the first episodes).
+
+    Raises:
+        APIUsageError: A native env does not report ``metric``.
+
+    Example:
+        >>> check_solve_metric("bitflip-v1", "success")
+        'success'
+        >>> check_solve_metric("bitflip-v1", "win")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        fugu.core.errors.APIUsageError: env.solve_metric 'win' is not reported by bitflip-v1; ...
+    """
+    if metric == "episode_return":
+        return metric
+    from fugu.core.registry import default_registry
+
+    if env_id not in default_registry:
+        return metric
+    entry = default_registry.spec(env_id).load()
+    keys = getattr(entry, "score_keys", None)
+    if isinstance(entry, type) and keys is not None:
+        reported = ["episode_return", "episode_length", *keys]
+        if metric not in reported:
+            raise APIUsageError(
+                f"env.solve_metric {metric!r} is not reported by {env_id}; it reports {reported}"
+            )
+    return metric
 
 
 def describe_space(space: Any) -> dict[str, Any]:
