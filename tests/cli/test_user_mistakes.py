@@ -171,9 +171,13 @@ def test_resume_without_flags_uses_the_checkpoint_config(tmp_path, capsys):
     run = str(tmp_path / "run")
     first = ["train", "cartpole-v1", "--preset", str(preset), "--run-dir", run, "--quiet"]
     assert main([*first, "--epochs", "1"]) == 0
-    # the same run dir without --preset: continues that run with its own config
-    assert main(["train", "cartpole-v1", "--run-dir", run, "--quiet"]) == 0
-    assert "resumed:" in capsys.readouterr().out
+    # the same run dir without --preset: continues that run with its own config, and the
+    # dashboard counts toward that config's total, not the cartpole-v1 preset's 1.5M
+    capsys.readouterr()
+    assert main(["train", "cartpole-v1", "--run-dir", run]) == 0
+    captured = capsys.readouterr()
+    assert "resumed:" in captured.out
+    assert "384/384" in captured.err and "1500000" not in captured.err
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["timesteps"] == 384 and summary["resumed_from"]
     # an override that contradicts the checkpoint is still refused, with the reason

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -439,7 +440,7 @@ class _Dashboard:
             rollout, update = m.get("perf/rollout_s", 0.0), m.get("perf/update_s", 0.0)
             share = 100.0 * rollout / max(rollout + update, 1e-9)
             avg_sps = p.global_step / max(p.elapsed_s, 1e-9)
-            target = self.config.env.solve_threshold
+            target = p.solve_threshold if math.isfinite(p.solve_threshold) else None
             if p.solved_now:
                 solved = "[green]solved[/green]"
             elif p.solved:
@@ -483,6 +484,7 @@ class _Dashboard:
         self.latest = progress
         self.progress.update(
             self.task,
+            total=progress.total_timesteps,  # a resumed run trains to its checkpoint's total
             completed=min(progress.global_step, progress.total_timesteps),
             description=self.description
             + (" (solved: stopped early)" if progress.stopped_on_solve else ""),
