@@ -205,6 +205,11 @@ class DeepSea(NativeEnv):
         """``[num_envs, 2]`` (row, column) of every copy, e.g. for visitation heatmaps."""
         return self.state["position"].copy()
 
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        """``(N, N)``: the grid whose cells :meth:`cell_observations` lists, row-major."""
+        return (self.size, self.size)
+
     def cell_observations(self) -> np.ndarray:
         """``[N * N, N * N]`` float32: the observation of every cell, row-major (for novelty
         heatmaps, :func:`fugu.explore.heatmap.novelty_heatmap`)."""

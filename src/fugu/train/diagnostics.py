@@ -18,7 +18,13 @@ from fugu.loggers import Logger
 from fugu.train.experiment import ExperimentConfig
 from fugu.train.loop import Trainer
 
-__all__ = ["GradientRecorder", "log_histograms", "log_video", "named_parameters"]
+__all__ = [
+    "GradientRecorder",
+    "log_histograms",
+    "log_novelty_heatmaps",
+    "log_video",
+    "named_parameters",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -104,3 +110,20 @@ def log_video(
         logger.log_image("eval/frame", result.frames[0], step)
         logger.log_video("eval/video", result.frames, step, fps=30)
     return result.metrics("eval")
+
+
+def log_novelty_heatmaps(logger: Logger, trainer: Trainer, step: int) -> int:
+    """Log ``explore/<hook>_novelty``: each novelty-scoring reward hook (RND) painted over the
+    grid cells of the trainer's env; returns the number of images logged (0 where the env has
+    no grid: ``cell_observations()`` and ``grid_shape``)."""
+    from fugu.explore.heatmap import novelty_heatmap
+
+    hooks = [hook for hook in trainer.reward_hooks if callable(getattr(hook, "novelty", None))]
+    grids = [env for env in trainer.envs if callable(getattr(env, "cell_observations", None))]
+    if not hooks or not grids:
+        return 0
+    cells, shape = grids[0].cell_observations(), tuple(grids[0].grid_shape)
+    for hook in hooks:
+        image = novelty_heatmap(hook, cells, shape)
+        logger.log_image(f"explore/{getattr(hook, 'name', 'hook')}_novelty", image, step)
+    return len(hooks)

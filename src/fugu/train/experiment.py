@@ -123,9 +123,13 @@ class LoggingConfig:
     """Record an episode video from ``env.render`` every this many epochs (0: never)."""
     video_length: int = 500
     """Most frames of a recorded episode."""
+    heatmap_interval: int = 0
+    """Log a novelty heatmap of each exploration hook (``explore/<hook>_novelty``, an image)
+    every this many epochs, on envs with grid cells (``deep-sea-v1``) (0: never)."""
 
     def __post_init__(self) -> None:
-        if min(self.histogram_interval, self.video_interval) < 0 or self.video_length < 1:
+        intervals = (self.histogram_interval, self.video_interval, self.heatmap_interval)
+        if min(intervals) < 0 or self.video_length < 1:
             raise APIUsageError("logging intervals must be >= 0 and video_length >= 1")
 
 

@@ -31,7 +31,12 @@ import torch
 from fugu.checkpoint import prune_checkpoints, save_checkpoint
 from fugu.core.errors import APIUsageError
 from fugu.loggers import Logger
-from fugu.train.diagnostics import GradientRecorder, log_histograms, log_video
+from fugu.train.diagnostics import (
+    GradientRecorder,
+    log_histograms,
+    log_novelty_heatmaps,
+    log_video,
+)
 from fugu.train.episodes import ScoreWindow
 from fugu.train.experiment import ExperimentConfig
 from fugu.train.loop import Trainer
@@ -351,6 +356,8 @@ class Session:
             self.grads.grads = {}
         if every(trainer.epoch, config.logging.video_interval):
             metrics.update(log_video(logger, config, trainer.algo, step))
+        if every(trainer.epoch, config.logging.heatmap_interval):
+            log_novelty_heatmaps(logger, trainer, step)
         logger.log_metrics(metrics, step)
         logger.flush()
         return Progress(
