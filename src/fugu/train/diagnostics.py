@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -119,7 +120,9 @@ def log_novelty_heatmaps(logger: Logger, trainer: Trainer, step: int) -> int:
     from fugu.explore.heatmap import novelty_heatmap
 
     hooks = [hook for hook in trainer.reward_hooks if callable(getattr(hook, "novelty", None))]
-    grids = [env for env in trainer.envs if callable(getattr(env, "cell_observations", None))]
+    grids: list[Any] = [
+        env for env in trainer.envs if callable(getattr(env, "cell_observations", None))
+    ]
     if not hooks or not grids:
         return 0
     cells, shape = grids[0].cell_observations(), tuple(grids[0].grid_shape)
