@@ -11,7 +11,11 @@ export WANDB_MODE ?= offline
 export MUJOCO_GL ?= egl
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install demo test lint typecheck layers docs pytest bench clean
+.PHONY: install system-deps demo test lint typecheck layers docs pytest bench clean
+
+# Debian packages of the C export's checks: host gcc, the Cortex-M0+ cross compiler and QEMU.
+DEBIAN_PACKAGES := gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+DEBIAN_TOOLS := gcc arm-none-eabi-gcc qemu-system-arm
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +25,22 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP) ## create .venv and install fugu with the dev extras
 
+system-deps: ## Debian packages the export tests use (installed as root; else those tests skip)
+	@missing=""; for tool in $(DEBIAN_TOOLS); do command -v $$tool >/dev/null || missing=1; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian packages: $(DEBIAN_PACKAGES)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $(DEBIAN_PACKAGES) >/dev/null) \
+			|| echo "note: apt-get failed; the C export's device tests will skip"; \
+	else \
+		echo "note: not root or no apt-get: install $(DEBIAN_PACKAGES) for the C export's tests"; \
+	fi
+
 demo: install ## fugu's main job, with live progress
 	$(BIN)/fugu train cartpole-v1
 
-test: install lint typecheck layers docs pytest ## everything CI checks
+test: install system-deps lint typecheck layers docs pytest ## everything CI checks
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

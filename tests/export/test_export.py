@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -39,11 +40,13 @@ def runs(tmp_path_factory):
     return made
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "c-int8"])
 @pytest.mark.parametrize("name", ["cartpole", "pendulum", "relu"])
 def test_exports_match_torch(runs, tmp_path, fmt, name):
     pytest.importorskip("onnxruntime")
-    suffix = "onnx" if fmt == "onnx" else "py"
+    if fmt == "c" and shutil.which("gcc") is None:
+        pytest.skip("the C export's parity check needs gcc (Debian package gcc)")
+    suffix = {"onnx": "onnx", "c": "c"}.get(fmt, "py")
     result = export(runs[name], fmt, tmp_path / f"policy.{suffix}", num_samples=300)
     assert result.num_observations == 300 + 200
     assert result.max_abs_error <= 1e-5 and result.action_agreement == 1.0

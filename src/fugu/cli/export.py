@@ -1,8 +1,11 @@
-"""``fugu export CHECKPOINT --format onnx|numpy|python``: a policy out of fugu, parity-checked."""
+"""``fugu export CHECKPOINT --format onnx|numpy|python|c|c-int8``: a policy out of fugu,
+parity-checked against torch (C: also sized and run for Cortex-M0+ under QEMU)."""
 
 from __future__ import annotations
 
 import argparse
+
+_EXTENSIONS = {"onnx": "onnx", "numpy": "py", "python": "py", "c": "c", "c-int8": "c"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -10,10 +13,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="a checkpoint directory, or a run dir (its latest)")
     parser.add_argument(
         "--format",
-        choices=("onnx", "numpy", "python"),
+        choices=tuple(_EXTENSIONS),
         default="onnx",
-        help="onnx (onnxruntime, TensorRT-style static shapes later), numpy (a .py needing "
-        "only numpy) or python (a .py needing nothing; MicroPython-ready)",
+        help="onnx (onnxruntime), numpy (a .py needing only numpy), python (a .py needing "
+        "nothing; MicroPython-ready), c (C99 for microcontrollers, float32) or c-int8 (C with "
+        "int8 dense layers); C is checked with the host gcc and, where arm-none-eabi-gcc and "
+        "qemu-system-arm exist, as Cortex-M0+ firmware",
     )
     parser.add_argument("--output", metavar="PATH", help="file to write (policy.<ext>)")
     parser.add_argument(
@@ -30,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from fugu.core.errors import FuguError
     from fugu.export import export
 
-    output = args.output or f"policy.{'onnx' if args.format == 'onnx' else 'py'}"
+    output = args.output or f"policy.{_EXTENSIONS[args.format]}"
     try:
         result = export(args.checkpoint, args.format, output, num_samples=args.samples)
     except FuguError as error:
@@ -38,10 +43,18 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.json:
         print(json.dumps(result.to_dict()))
-    else:
+        return 0
+    print(
+        f"wrote {result.path} ({result.format}, {result.size_bytes:,} bytes); parity on "
+        f"{result.num_observations} observations: max abs error {result.max_abs_error:.2e}, "
+        f"action agreement {100 * result.action_agreement:.2f}%"
+    )
+    if result.flash_bytes is not None and result.device_action_agreement is not None:
         print(
-            f"wrote {result.path} ({result.format}, {result.size_bytes:,} bytes); parity on "
-            f"{result.num_observations} observations: max abs error {result.max_abs_error:.2e}, "
-            f"action agreement {100 * result.action_agreement:.2f}%"
+            f"cortex-m0+: {result.flash_bytes:,} bytes flash, {result.ram_bytes:,} bytes RAM; "
+            f"under QEMU max abs error {result.device_max_abs_error:.2e}, action agreement "
+            f"{100 * result.device_action_agreement:.2f}%"
         )
+    for note in result.notes:
+        print(f"note: {note}")
     return 0

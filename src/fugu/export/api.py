@@ -13,7 +13,7 @@ import importlib.util
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +21,18 @@ import numpy as np
 import torch
 
 from fugu.core.errors import APIUsageError
+from fugu.export.ccode import c_source, quantize
 from fugu.export.codegen import numpy_source, python_source
 from fugu.export.graph import ActorGraph, actor_graph
 from fugu.export.onnx import export_onnx, onnx_act
 
 __all__ = ["FORMATS", "ExportResult", "export", "parity", "random_observations"]
 
-FORMATS = ("onnx", "numpy", "python")
-"""Export targets."""
+FORMATS = ("onnx", "numpy", "python", "c", "c-int8")
+"""Export targets (``c-int8``: the C file with int8 dense layers)."""
+
+DEVICE_ROWS = 64
+"""Observations the Cortex-M0+ firmware is checked on under QEMU (it embeds them)."""
 
 
 @dataclass
@@ -41,6 +45,16 @@ class ExportResult:
     num_observations: int
     max_abs_error: float
     action_agreement: float
+    flash_bytes: int | None = None
+    """C: flash the policy takes linked alone for Cortex-M0+ (code, constants, libm)."""
+    ram_bytes: int | None = None
+    """C: static RAM of that build (the activation buffers; the stack is not counted)."""
+    device_max_abs_error: float | None = None
+    """C: the firmware's largest head-output error against torch, run under QEMU."""
+    device_action_agreement: float | None = None
+    """C: the firmware's action agreement with torch under QEMU."""
+    notes: list[str] = field(default_factory=list)
+    """What could not be checked, and why (a missing cross toolchain, say)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values."""
@@ -97,9 +111,35 @@ def _load_module(path: Path) -> Any:
     return module
 
 
+def _action_size(graph: ActorGraph) -> int:
+    return graph.num_params if graph.kind == "box" else len(graph.nvec)
+
+
+def _c_actions(graph: ActorGraph, actions: np.ndarray) -> np.ndarray:
+    """The C entry's float action row as the policy's actions (indices back to ints)."""
+    if graph.kind == "box":
+        return actions
+    ints = actions.astype(np.int64)
+    return ints[:, 0] if graph.kind == "discrete" else ints  # type: ignore[no-any-return]
+
+
 def _runner(fmt: str, path: Path, graph: ActorGraph) -> Callable[[np.ndarray], Any]:
     if fmt == "onnx":
         return lambda obs: onnx_act(path, obs)
+    if fmt.startswith("c"):
+        import tempfile
+
+        from fugu.export.cbuild import HostPolicy, build_host_library
+
+        with tempfile.TemporaryDirectory(prefix="fugu-c-") as build:
+            library = build_host_library(path.read_text("utf-8"), build)
+            host = HostPolicy(library, graph.obs_size, graph.num_params, _action_size(graph))
+
+        def run_c(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            actions, params = host(obs)
+            return _c_actions(graph, actions), params
+
+        return run_c
     module = _load_module(path)
     if fmt == "numpy":
         return lambda obs: (module.act(obs), module.params(obs))
@@ -161,17 +201,56 @@ def export(
     graph = actor_graph(policy)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    if format == "onnx":
-        export_onnx(graph, output)
-    else:
-        source = numpy_source(graph) if format == "numpy" else python_source(graph)
-        output.write_text(source, "utf-8")
     observations = np.concatenate(
         [random_observations(env.single_observation_space, num_samples, seed), recorded]
     )
+    if format == "onnx":
+        export_onnx(graph, output)
+    elif format.startswith("c"):
+        quant = None
+        if format == "c-int8":  # calibrated on observations the parity check does not use
+            calibration = np.concatenate(
+                [
+                    random_observations(env.single_observation_space, num_samples, seed + 1),
+                    recorded,
+                ]
+            )
+            quant = quantize(graph, calibration)
+        output.write_text(c_source(graph, quant), "utf-8")
+    else:
+        source = numpy_source(graph) if format == "numpy" else python_source(graph)
+        output.write_text(source, "utf-8")
     error, agreement = parity(policy, _runner(format, output, graph), observations)
-    return ExportResult(str(output), format, output.stat().st_size, len(observations), error,
-                        agreement)  # fmt: skip
+    result = ExportResult(
+        str(output), format, output.stat().st_size, len(observations), error, agreement
+    )
+    if format.startswith("c"):
+        _check_on_device(result, policy, graph, output, observations[:DEVICE_ROWS])
+    return result
+
+
+def _check_on_device(
+    result: ExportResult, policy: Any, graph: ActorGraph, source: Path, obs: np.ndarray
+) -> None:
+    """Size the C policy for Cortex-M0+ and run it under QEMU, where the tools exist."""
+    import tempfile
+
+    from fugu.export.cbuild import build_firmware, firmware_size, missing_tools, run_firmware
+
+    missing = missing_tools("arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
+    if missing:
+        result.notes.append(
+            f"not checked on Cortex-M0+: install the Debian packages {' '.join(missing)}"
+        )
+        return
+    text, size = source.read_text("utf-8"), _action_size(graph)
+    with tempfile.TemporaryDirectory(prefix="fugu-m0-") as build:
+        sizes = firmware_size(text, Path(build) / "size", graph.obs_size, size)
+        elf = build_firmware(text, Path(build) / "run", obs, graph.num_params, size)
+        run = run_firmware(elf, graph.num_params, size)
+    result.flash_bytes, result.ram_bytes = sizes["flash"], sizes["ram"]
+    error, agreement = parity(policy, lambda o: (_c_actions(graph, run.actions), run.params), obs)
+    result.device_max_abs_error, result.device_action_agreement = error, agreement
 
 
 def _record(env: Any, policy: Any, steps: int, seed: int) -> np.ndarray:
