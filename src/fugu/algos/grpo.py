@@ -173,7 +173,7 @@ def seed_group_episodes(
         >>> batch = {"rewards": torch.ones(3, 2), "terminals": done, "truncations": never}
         >>> out = seed_group_episodes(batch, torch.tensor([0, 0]))
         >>> out["returns"].tolist(), out["overlong"].tolist()
-        [[2.0, 1.0], [False, False]]
+        ([2.0, 1.0], [False, False])
     """
     rewards, terminals, truncations = batch["rewards"], batch["terminals"], batch["truncations"]
     steps, rows = rewards.shape
