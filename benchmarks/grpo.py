@@ -121,7 +121,10 @@ DAPO_STEPS: list[tuple[str, dict[str, Any]]] = [
 """The ablation: each row adds one DAPO technique to the row before (the last row is DAPO)."""
 
 
-def task_dapo(seeds: Sequence[int], budget: int) -> None:
+def task_dapo(seeds: Sequence[int], budget: int, arms: Sequence[str] = ()) -> None:
+    """The ablation at an equal env-step ``budget``; the arm ``dapo@equal_updates`` is the
+    full DAPO row trained until it made as many updates as GRPO does in the budget (dynamic
+    sampling spends env steps on refills, so at equal env steps it updates less often)."""
     env_kwargs = {"terminate_on_success": True}
     policy = PolicyConfig(hidden_size=64, activation="tanh", norm_obs=False)
     base = GRPOConfig(learning_rate=3e-3, group_size=8, update_epochs=2, num_minibatches=2)
@@ -129,14 +132,19 @@ def task_dapo(seeds: Sequence[int], budget: int) -> None:
     for name, change in DAPO_STEPS:
         settings = {**settings, **change}
         configs.append((name, replace(base, **settings)))
+    configs.append(("dapo@equal_updates", configs[-1][1]))
+    if arms:
+        configs = [(name, config) for name, config in configs if name in arms]
+    equal_updates = budget // (64 * 50)
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in configs}
     for seed in seeds:
         for name, config in configs:
-            trainer = _trainer("pointgoal-v1", (GRPO, config, policy), 64, 50, budget, seed,
-                               env_kwargs)  # fmt: skip
+            until_updates = name.endswith("@equal_updates")
+            trainer = _trainer("pointgoal-v1", (GRPO, config, policy), 64, 50,
+                               budget * (4 if until_updates else 1), seed, env_kwargs)  # fmt: skip
             start = time.perf_counter()
             refills = updates = refill_steps = 0.0
-            while not trainer.done:
+            while not trainer.done and not (until_updates and updates >= equal_updates):
                 m = trainer.train_epoch()
                 updates += m.get("train/updated", 0.0)
                 refills += m.get("train/refill_rounds", 0.0)
@@ -221,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--cartpole-budget", type=int, default=1_500_000)
     parser.add_argument("--dapo-budget", type=int, default=64_000)
+    parser.add_argument("--dapo-arms", default="", help="comma-separated subset of the rows")
     parser.add_argument("--outer-scale", type=float, default=1.0, help="scales outer budgets")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -229,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if task == "cartpole":
             task_cartpole(seeds, args.cartpole_budget)
         elif task == "dapo":
-            task_dapo(seeds, args.dapo_budget)
+            task_dapo(seeds, args.dapo_budget, [a for a in args.dapo_arms.split(",") if a])
         elif task == "outer":
             task_outer(seeds, args.outer_scale)
         else:
