@@ -194,9 +194,11 @@ def _interval(values: Sequence[float]) -> tuple[float, float]:
     return mean, half
 
 
-def task_outer(seeds: Sequence[int], scale: float) -> None:
+def task_outer(seeds: Sequence[int], scale: float, envs: Sequence[str] = ()) -> None:
     arms = {"ppo": {}, "outer_ppo": {"outer_lr": 1.5, "outer_momentum": 0.5}}
     for env_name, (env_id, num_envs, steps, budget, ppo, policy, kw) in OUTER_TASKS.items():
+        if envs and env_name not in envs:
+            continue
         scores: dict[str, list[float]] = {name: [] for name in arms}
         for seed in seeds:
             for name, change in arms.items():
@@ -230,6 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cartpole-budget", type=int, default=1_500_000)
     parser.add_argument("--dapo-budget", type=int, default=64_000)
     parser.add_argument("--dapo-arms", default="", help="comma-separated subset of the rows")
+    parser.add_argument("--outer-envs", default="", help="comma-separated subset of the envs")
     parser.add_argument("--outer-scale", type=float, default=1.0, help="scales outer budgets")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -240,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif task == "dapo":
             task_dapo(seeds, args.dapo_budget, [a for a in args.dapo_arms.split(",") if a])
         elif task == "outer":
-            task_outer(seeds, args.outer_scale)
+            task_outer(seeds, args.outer_scale, [e for e in args.outer_envs.split(",") if e])
         else:
             print(f"unknown task {task!r}", file=sys.stderr)
             return 2
