@@ -30,6 +30,7 @@ from fugu.core.errors import APIUsageError
 from fugu.core.schema import Field
 from fugu.models.normalize import RunningNorm
 from fugu.models.optim import AMP_MODES, SCHEDULES, Optimizer, maybe_compile
+from fugu.models.outer import OuterOptimizer
 from fugu.models.policy import Policy, PolicyConfig, PolicyState, make_policy
 
 __all__ = ["PPO", "PPOConfig"]
@@ -103,8 +104,28 @@ class PPOConfig:
     """Adam(W) weight decay."""
     seed: int = 0
     """Seed of the generator that samples actions and shuffles minibatches."""
+    outer_lr: float = 1.0
+    """Outer-PPO: the update's parameter change (all epochs) is an outer gradient applied with
+    this learning rate (:class:`~fugu.models.outer.OuterOptimizer`); ``1`` with no momentum is
+    plain PPO."""
+    outer_momentum: float = 0.0
+    """Outer-PPO: momentum over successive outer gradients, in ``[0, 1)``."""
+    outer_nesterov: bool = True
+    """Outer-PPO: Nesterov (else heavy-ball) outer momentum."""
+    outer_init_coef: float = 0.0
+    """Outer-PPO: momentum-biased initialisation; each update's epochs start at
+    ``theta - outer_init_coef * momentum`` (``0``: at ``theta``)."""
 
     def __post_init__(self) -> None:
+        if not self.outer_lr > 0 or not 0.0 <= self.outer_momentum < 1.0:
+            raise APIUsageError(
+                "PPOConfig needs outer_lr > 0 and outer_momentum in [0, 1), got "
+                f"{self.outer_lr}, {self.outer_momentum}"
+            )
+        if self.outer_init_coef < 0:
+            raise APIUsageError(
+                f"PPOConfig.outer_init_coef must be >= 0, got {self.outer_init_coef}"
+            )
         if self.lr_schedule not in SCHEDULES:
             raise APIUsageError(
                 f"PPOConfig.lr_schedule must be one of {SCHEDULES}, got {self.lr_schedule!r}"
@@ -136,6 +157,11 @@ class PPOConfig:
     def uses_vtrace(self) -> bool:
         """Whether advantages are V-trace clipped."""
         return self.vtrace_rho_clip is not None
+
+    @property
+    def uses_outer(self) -> bool:
+        """Whether updates go through an outer optimiser (Outer-PPO)."""
+        return self.outer_lr != 1.0 or self.outer_momentum != 0.0 or self.outer_init_coef != 0.0
 
 
 class PPO:
@@ -191,6 +217,16 @@ class PPO:
             amp=config.amp,
             device=self.device,
         )
+        self.outer: OuterOptimizer | None = None
+        """Outer-PPO's optimiser over each update's parameter change (``None``: plain PPO)."""
+        if config.uses_outer:
+            self.outer = OuterOptimizer(
+                self.policy.parameters(),
+                lr=config.outer_lr,
+                momentum=config.outer_momentum,
+                nesterov=config.outer_nesterov,
+                init_coef=config.outer_init_coef,
+            )
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self._cpu_generator = torch.Generator().manual_seed(config.seed + 1)
         self._forward_eval: Callable[..., Any] = maybe_compile(
@@ -353,7 +389,7 @@ class PPO:
             Metrics: ``loss/policy``, ``loss/value``, ``loss/entropy``, ``loss/approx_kl``,
             ``loss/clipfrac``, ``loss/explained_variance``, ``train/learning_rate``,
             ``train/epochs`` (run, fewer with ``target_kl``), ``train/grad_norm`` (mean over
-            the update's optimizer steps).
+            the update's optimizer steps); ``train/outer_grad_norm`` with Outer-PPO.
         """
         c = self.config
         recurrent = self.policy.is_recurrent
@@ -397,6 +433,8 @@ class PPO:
         new_logprobs = seq["logprobs"].clone() if c.uses_vtrace else None
         epochs_run = 0
         self.optimizer.pop_grad_norm()
+        if self.outer is not None:
+            self.outer.begin()
         for epoch in range(c.update_epochs):
             if epoch > 0 and new_logprobs is not None:
                 ratios = torch.exp(new_logprobs - seq["logprobs"])
@@ -419,6 +457,7 @@ class PPO:
                 per_mb = epoch_kl.item() / max(len(minibatches), 1)
                 if per_mb > c.target_kl:
                     break
+        outer_norm = self.outer.step() if self.outer is not None else None
         self.num_updates += 1
         with torch.no_grad():
             values, targets = batch["values"], returns
@@ -434,7 +473,7 @@ class PPO:
             if self.value_norm is not None:
                 self.value_norm.update(targets.flatten())
         totals = (stats[:5] / stats[5].clamp(min=1)).tolist()
-        return {
+        metrics: dict[str, float] = {
             "loss/policy": totals[0],
             "loss/value": totals[1],
             "loss/entropy": totals[2],
@@ -445,6 +484,9 @@ class PPO:
             "train/epochs": float(epochs_run),
             "train/grad_norm": self.optimizer.pop_grad_norm(),
         }
+        if outer_norm is not None:
+            metrics["train/outer_grad_norm"] = outer_norm
+        return metrics
 
     def _minibatch(
         self,
@@ -540,6 +582,7 @@ class PPO:
             "cpu_generator": self._cpu_generator.get_state(),
             "num_updates": self.num_updates,
             "discounted": None if self._discounted is None else self._discounted.clone(),
+            **({"outer": self.outer.state_dict()} if self.outer is not None else {}),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -550,6 +593,8 @@ class PPO:
         self.num_updates = int(state["num_updates"])
         discounted = state.get("discounted")
         self._discounted = None if discounted is None else discounted.to(self.device)
+        if self.outer is not None and "outer" in state:
+            self.outer.load_state_dict(state["outer"])
 
 
 def _to_float(params: Any) -> Any:

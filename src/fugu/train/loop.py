@@ -157,11 +157,37 @@ class Trainer:
     # -- an epoch ---------------------------------------------------------------------------
     def collect(self) -> Batch:
         """Collect ``num_steps`` steps of every row and count them; returns the batch."""
+        self._reset_to_seeds()
         storage = self.collector.collect()
         tensors = storage.tensors
         self.episodes.add_rollout(tensors["rewards"], tensors["terminals"] | tensors["truncations"])
         self.global_step += self.batch_size
         return storage.batch()
+
+    def _reset_to_seeds(self) -> None:
+        """Reset every env copy to the seed the algorithm asks for, if it asks (an algorithm
+        with ``reset_seeds(num_copies, num_rows) -> seeds`` wants each collection to start
+        from fresh episodes with those per-copy seeds, e.g. GRPO's seed groups). Episodes cut
+        by the reset are not counted."""
+        reset_seeds = getattr(self.algo, "reset_seeds", None)
+        if reset_seeds is None:
+            return
+        if self.num_stored != self.num_rows:
+            raise APIUsageError(
+                f"{self.algo.name} resets env copies to seeds and needs every row stored; "
+                "train it without a policy map"
+            )
+        copies = [int(getattr(env, "num_copies", env.num_agents)) for env in self.envs]
+        seeds = [int(s) for s in reset_seeds(sum(copies), self.num_rows)]
+        lo = 0
+        for shard, count in zip(self.shards, copies):
+            shard.flush_infos()
+            shard.env.reset(seed=seeds[lo : lo + count])  # type: ignore[arg-type]
+            lo += count
+        self.collector.dones.fill_(True)
+        self.collector.reset_states()
+        self.episodes.running_return.zero_()
+        self.episodes.running_length.zero_()
 
     def _update_replay(self, batch: Batch, progress: float) -> dict[str, float]:
         assert self.replay is not None and self.replay_settings is not None
