@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from fugu.checkpoint import prune_checkpoints, save_checkpoint
+from fugu.train.distributed import dist_info, gather_objects
 from fugu.core.errors import APIUsageError
 from fugu.loggers import Logger
 from fugu.train.diagnostics import GradientRecorder, log_histograms, log_video
@@ -369,10 +370,18 @@ class Session:
     def save(self) -> Path:
         """Write a checkpoint of the trainer and the record; prune old ones."""
         trainer = self.trainer
+        info = dist_info()
+        trainer_state = trainer.state_dict(include_modules=False)
+        ranks = gather_objects(trainer_state) if info.enabled else None
+        if not info.is_main:  # rank 0 writes every rank's state
+            self.saved_epoch = trainer.epoch
+            return self.directory / "checkpoints"
         state = {
-            "trainer": trainer.state_dict(include_modules=False),
+            "trainer": trainer_state,
             "run": {**asdict(self.record), "elapsed_s": self.elapsed()},
         }
+        if ranks is not None:
+            state["ranks"] = ranks[1:]
         self.last_saved = save_checkpoint(
             self.directory / "checkpoints",
             weights=module_weights(trainer.algo.modules()),
@@ -393,6 +402,8 @@ class Session:
         written, so a finished run always has a ``best`` checkpoint.
         """
         record, trainer = self.record, self.trainer
+        if not dist_info().is_main:
+            return None
         if self.best_weights is None:
             if not final or record.best_checkpoint is not None:
                 return None
