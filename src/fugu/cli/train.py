@@ -251,8 +251,6 @@ def _check_resume(value: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train, drawing the dashboard (unless ``--quiet``), and print where everything went."""
     import logging
-    import signal
-    import threading
 
     from fugu.core.errors import FuguError
     from fugu.train.run import train

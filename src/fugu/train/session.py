@@ -29,10 +29,10 @@ from typing import Any
 import torch
 
 from fugu.checkpoint import prune_checkpoints, save_checkpoint
-from fugu.train.distributed import dist_info, gather_objects
 from fugu.core.errors import APIUsageError
 from fugu.loggers import Logger
 from fugu.train.diagnostics import GradientRecorder, log_histograms, log_video
+from fugu.train.distributed import dist_info, gather_objects
 from fugu.train.experiment import ExperimentConfig
 from fugu.train.loop import Trainer
 from fugu.train.validate import describe_space
