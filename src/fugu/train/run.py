@@ -107,9 +107,8 @@ def train(
             config, run_dir, run_name, root, adopt_checkpoint_config
         )
     if info.enabled:  # rank 0 plans the run; the others follow it
-        config, directory, resume_from, skipped = broadcast_object(
-            (config, directory, resume_from, skipped) if info.is_main else None
-        )
+        plan: Any = (config, directory, resume_from, skipped) if info.is_main else None
+        config, directory, resume_from, skipped = broadcast_object(plan)
         if not info.is_main:
             checkpoint = None if resume_from is None else load_checkpoint(resume_from)
     if checkpoint is not None and "trainer" not in checkpoint.state:

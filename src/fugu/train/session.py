@@ -376,7 +376,7 @@ class Session:
         if not info.is_main:  # rank 0 writes every rank's state
             self.saved_epoch = trainer.epoch
             return self.directory / "checkpoints"
-        state = {
+        state: dict[str, Any] = {
             "trainer": trainer_state,
             "run": {**asdict(self.record), "elapsed_s": self.elapsed()},
         }
