@@ -146,3 +146,13 @@ def test_init_without_a_launcher_is_a_clear_error(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     with pytest.raises(APIUsageError, match="torchrun"):
         init_from_env()
+
+
+def test_cli_distributed_without_a_launcher_says_how(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fugu.cli.main import main
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert main(["train", "cartpole-v1", "--distributed", "--quiet"]) == 2
+    assert "torchrun --nproc-per-node" in capsys.readouterr().err

@@ -127,6 +127,32 @@ def test_declared_extra_fields_travel(env_id: str, env_kwargs: dict, name: str) 
         server.stop()
 
 
+def test_pettingzoo_env_is_served_with_its_roles_and_global_state() -> None:
+    pytest.importorskip("mpe2")
+    from fugu.bridges.entry import EntryPointEnv
+
+    factory = EntryPointEnv("mpe2.simple_spread_v3:parallel_env")
+    server = EnvServer(factory, num_envs=2, make_kwargs={"backend": "serial"})
+    server.start()
+    remote = fugu.vector.make("simple-spread", 2, backend="remote", address=server.address)
+    local = fugu.vector.make(factory, 2, backend="serial")
+    try:
+        assert remote.num_agents == local.num_agents == 6  # 3 agents x 2 copies, one row each
+        assert set(remote.extra_fields) == {"roles", "global_state"}
+        np.testing.assert_array_equal(remote.reset(seed=0)[0], local.reset(seed=0)[0])
+        rng = np.random.default_rng(0)
+        for _ in range(20):
+            actions = rng.integers(0, 5, 6).astype(local.actions.dtype)
+            for x, y in zip(remote.step(actions)[:4], local.step(actions)[:4]):
+                np.testing.assert_array_equal(x, y)
+            for name in ("roles", "global_state"):
+                np.testing.assert_array_equal(remote.extras[name], local.extras[name])
+    finally:
+        remote.close()
+        local.close()
+        server.stop()
+
+
 # -- bad requests ---------------------------------------------------------------------------
 TOKEN = "s3cret"
 AUTH = (("authorization", f"Bearer {TOKEN}"),)

@@ -7,7 +7,11 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``fugu serve``."""
-    parser.add_argument("env", help="env id (fugu or Gymnasium), e.g. cartpole-v1 or CartPole-v1")
+    parser.add_argument(
+        "env",
+        help="env id (fugu or Gymnasium, e.g. cartpole-v1, CartPole-v1) or an entry point "
+        "'package.module:factory' (fugu, Gymnasium or PettingZoo parallel env)",
+    )
     parser.add_argument("--port", type=int, default=50051, help="TCP port (0: any free port)")
     parser.add_argument(
         "--host",
@@ -43,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import threading
 
+    from fugu.bridges.entry import EntryPointEnv, is_entry_point
     from fugu.core.errors import FuguError
     from fugu.vector.serve import EnvServer
 
@@ -50,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.num_workers is not None:
         make_kwargs["num_workers"] = args.num_workers
     server = EnvServer(
-        args.env,
+        EntryPointEnv(args.env) if is_entry_point(args.env) else args.env,
         args.num_envs,
         host=args.host,
         port=args.port,
