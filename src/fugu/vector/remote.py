@@ -219,7 +219,8 @@ class Remote(VecEnvBase):
         try:
             msg = wire.decode(stream.recv())
         except grpc.RpcError as error:
-            self._streams[batch] = None  # a refused request ends its stream: open a new one
+            stream.close()  # a refused request ends its stream: open a new one next time
+            self._streams[batch] = None
             self._seqs[batch] -= 1  # the server did not advance
             raise self._failure(error, stream.timed_out) from None
         except StopIteration:
