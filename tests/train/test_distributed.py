@@ -156,3 +156,15 @@ def test_cli_distributed_without_a_launcher_says_how(
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert main(["train", "cartpole-v1", "--distributed", "--quiet"]) == 2
     assert "torchrun --nproc-per-node" in capsys.readouterr().err
+
+
+def test_target_kl_is_refused_under_ddp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import fugu.train.run as run_module
+    from fugu.core.errors import APIUsageError
+    from fugu.train.distributed import DistInfo
+    from fugu.train.experiment import ExperimentConfig
+
+    monkeypatch.setattr(run_module, "dist_info", lambda: DistInfo(rank=0, world_size=2))
+    config = ExperimentConfig.from_preset("cartpole-v1", ["--ppo.target-kl", "0.02"])
+    with pytest.raises(APIUsageError, match="target_kl"):
+        run_module.train(config, root=tmp_path, quiet=True)
