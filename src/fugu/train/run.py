@@ -101,7 +101,7 @@ def train(
     check_env_id(config.env.id)
     info = dist_info()
     quiet = quiet or not info.is_main
-    if info.enabled and getattr(config.algo_config(), "target_kl", None) is not None:
+    if info.enabled and getattr(config.algo_config, "target_kl", None) is not None:
         raise APIUsageError(
             f"{config.algo}.target_kl stops an update early on one rank's KL, which would "
             "leave the other ranks waiting in the gradient all-reduce; unset it for "
