@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
 import zlib
@@ -90,15 +91,24 @@ class Message(NamedTuple):
 
 
 def layout_id(fields: Iterable[Field], num_rows: int) -> int:
-    """CRC-32 naming the buffers of ``fields`` for ``num_rows`` rows, in order.
+    """CRC-32 naming the buffers of ``fields`` for ``num_rows`` rows, in order (cached).
 
     Example:
         >>> from fugu.core.schema import COSTS
         >>> layout_id([COSTS], 4) == layout_id([COSTS], 4) != layout_id([COSTS], 5)
         True
     """
+    return _layout(tuple(fields), int(num_rows))[0]
+
+
+@functools.lru_cache(maxsize=256)
+def _layout(fields: tuple[Field, ...], num_rows: int) -> tuple[int, tuple[int, ...]]:
+    """The layout id and the byte size of each field's buffer."""
     text = ";".join(f"{f.name}:{f.row_shape(num_rows)}:{f.dtype.str}" for f in fields)
-    return zlib.crc32(text.encode()) or 1
+    sizes = tuple(
+        int(np.prod(f.row_shape(num_rows), dtype=np.int64)) * f.dtype.itemsize for f in fields
+    )
+    return zlib.crc32(text.encode()) or 1, sizes
 
 
 def _json_default(value: Any) -> Any:
@@ -158,13 +168,12 @@ def read_fields(message: Message, fields: Sequence[Field], num_rows: int) -> dic
     Raises:
         FrameError: The layout id differs from ``fields``' or the body has the wrong length.
     """
-    expected = layout_id(fields, num_rows)
+    expected, sizes = _layout(tuple(fields), int(num_rows))
     if message.layout != expected:
         raise FrameError(
             f"field layout {message.layout:#010x} does not match the session's {expected:#010x} "
             f"({', '.join(f.name for f in fields)} for {num_rows} rows)"
         )
-    sizes = [int(np.prod(f.row_shape(num_rows), dtype=np.int64)) * f.dtype.itemsize for f in fields]
     if sum(sizes) != len(message.body):
         raise FrameError(
             f"body holds {len(message.body)} bytes, the declared fields need {sum(sizes)}: "
