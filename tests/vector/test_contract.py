@@ -11,11 +11,29 @@ import pytest
 from fugu.core.errors import APIUsageError
 from fugu.core.vec import VecEnv
 from fugu.vector import EnvFactory, Multiprocessing, Serial
+from fugu.vector.remote import Remote
+from fugu.vector.serve import EnvServer
 
-BACKENDS = ["serial", "fork"]
+BACKENDS = ["serial", "fork", "remote"]
+
+
+class _ServedRemote(Remote):
+    """A Remote client of its own in-process server, stopped with it."""
+
+    def __init__(self, factory: Any, num_envs: int, **kwargs: Any) -> None:
+        self.server = EnvServer(factory, num_envs, make_kwargs={"backend": "serial"})
+        self.server.start()
+        super().__init__(self.server.address, None, num_envs, **kwargs)
+
+    def _close(self) -> None:
+        super()._close()
+        self.server.stop()
 
 
 def build(backend: str, factory: Any, num_envs: int, **kwargs: Any) -> Any:
+    if backend == "remote":
+        kwargs.pop("num_workers", None)
+        return _ServedRemote(factory, num_envs, **kwargs)
     if backend == "serial":
         kwargs.pop("num_workers", None)
         return Serial(factory, num_envs, **kwargs)

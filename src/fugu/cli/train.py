@@ -64,6 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print the resolved config (preset + overrides) as TOML and exit: a dry run",
     )
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel training across the ranks a launcher started: "
+        "torchrun --nproc-per-node K -m fugu train ... (automatic under torchrun)",
+    )
     parser.set_defaults(overrides=[])
     _accept_overrides(parser)
 
@@ -246,8 +252,6 @@ def _check_resume(value: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train, drawing the dashboard (unless ``--quiet``), and print where everything went."""
     import logging
-    import signal
-    import threading
 
     from fugu.core.errors import FuguError
     from fugu.train.run import train
@@ -277,6 +281,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"fugu train: error: {error}", file=sys.stderr)
         return 2
 
+    from fugu.train.distributed import init_from_env, launched_distributed, shutdown
+
+    main_rank = True
+    if args.distributed or launched_distributed():
+        try:
+            main_rank = init_from_env(config.train.device).is_main
+        except FuguError as error:
+            print(f"fugu train: error: {error}", file=sys.stderr)
+            return 2
+    try:
+        return _train(args, config, train, main_rank)
+    finally:
+        shutdown()
+
+
+def _train(args: argparse.Namespace, config: Any, train: Any, main_rank: bool) -> int:
+    import signal
+    import threading
+
+    from fugu.core.errors import FuguError
+
     stop = threading.Event()
 
     def on_sigint(signum: int, frame: Any) -> None:
@@ -289,7 +314,7 @@ def run(args: argparse.Namespace) -> int:
         )
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    dashboard = None if args.quiet else _Dashboard(config)
+    dashboard = None if args.quiet or not main_rank else _Dashboard(config)
     try:
         if dashboard is not None:
             dashboard.start()
@@ -313,6 +338,8 @@ def run(args: argparse.Namespace) -> int:
             dashboard.stop()
         signal.signal(signal.SIGINT, previous)
 
+    if not main_rank:  # rank 0 reports for the group
+        return 130 if summary.interrupted else 0
     result = summary.to_dict()
     result["tensorboard"] = f"tensorboard --logdir {summary.run_dir}"
     if args.summary_json:

@@ -31,7 +31,15 @@ from torch import Tensor, nn
 
 from fugu.core.errors import APIUsageError
 
-__all__ = ["AMP_MODES", "SCHEDULES", "Optimizer", "maybe_compile", "schedule_factor"]
+__all__ = [
+    "AMP_MODES",
+    "SCHEDULES",
+    "Optimizer",
+    "all_reduce_gradients",
+    "data_parallel_world_size",
+    "maybe_compile",
+    "schedule_factor",
+]
 
 SCHEDULES = ("constant", "linear", "cosine")
 """Learning-rate schedules by training progress."""
@@ -67,6 +75,37 @@ def maybe_compile(fn: F, enabled: bool) -> F:
     return torch.compile(fn) if enabled else fn  # type: ignore[return-value]
 
 
+def data_parallel_world_size() -> int:
+    """Processes of the running ``torch.distributed`` group (1 when there is none)."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return int(dist.get_world_size())
+    return 1
+
+
+def all_reduce_gradients(params: list[nn.Parameter], world_size: int) -> None:
+    """Average the gradients of ``params`` over the ``torch.distributed`` group, in place.
+
+    One flat buffer travels (a single all-reduce per step); a parameter without a gradient on
+    this rank counts as zeros, so every rank takes part in the same collective.
+    """
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    torch.distributed.all_reduce(flat)
+    flat /= world_size
+    offset = 0
+    for p, g in zip(params, grads):
+        n = g.numel()
+        chunk = flat[offset : offset + n].view_as(g)
+        if p.grad is None:
+            p.grad = chunk.clone()
+        else:
+            p.grad.copy_(chunk)
+        offset += n
+
+
 class Optimizer:
     """AdamW with mixed precision, loss scaling, gradient clipping and a progress schedule.
 
@@ -82,6 +121,11 @@ class Optimizer:
         device: Where the parameters live (sets the autocast device type).
         foreach: AdamW's multi-tensor implementation (``None``: torch's default, which is
             off on CPU; ``True`` pays off for the many small steps of off-policy learning).
+
+    Data parallel: when a ``torch.distributed`` process group runs (``torchrun``, see
+    :mod:`fugu.train.distributed`), :meth:`step` first averages the gradients over its
+    ranks, so every algorithm trains data-parallel without code of its own and every rank
+    takes the same step (identical parameters, given identical starting ones).
 
     Attributes:
         grad_norms: Sum of the pre-clipping gradient norms since :meth:`pop_grad_norm`.
@@ -153,8 +197,14 @@ class Optimizer:
         The norm is also added to :attr:`grad_norms` (computed only when clipping).
         """
         norm = torch.zeros((), device=self.device)
+        world_size = data_parallel_world_size()
+        if world_size > 1:
+            if self.scaler.is_enabled():
+                self.scaler.unscale_(self.optimizer)
+            all_reduce_gradients(self.params, world_size)
         if self.max_grad_norm > 0:
-            self.scaler.unscale_(self.optimizer)
+            if world_size == 1 or not self.scaler.is_enabled():
+                self.scaler.unscale_(self.optimizer)
             norm = torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
             self.grad_norms += norm.detach()
         self.scaler.step(self.optimizer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,19 @@ def build_env(
                 num_workers=env.threads if env.threads > 1 else None,
                 seed=seed,
                 env_kwargs=kwargs,
+            )
+        ]
+    if env.backend in ("remote", "ray"):
+        return [
+            fugu.vector.make(
+                env.id,
+                num_envs=rows,
+                backend=env.backend,
+                num_workers=env.threads if env.backend == "ray" and env.threads > 1 else None,
+                seed=seed,
+                env_kwargs=kwargs if env.backend == "ray" else None,
+                address=env.address,
+                token=os.environ.get("FUGU_SERVE_TOKEN") if env.backend == "remote" else None,
             )
         ]
     native = env.backend == "native" or (

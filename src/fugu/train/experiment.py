@@ -79,8 +79,9 @@ class EnvConfig:
     """Env copies stepped together (rows of the batch)."""
     threads: int = 1
     """Threads stepping a native env (or worker processes for a Gymnasium env)."""
-    backend: Literal["auto", "native", "serial", "multiprocessing"] = "auto"
-    """``auto``: a native fugu env is used as is, other envs through ``fugu.vector.make``."""
+    backend: Literal["auto", "native", "serial", "multiprocessing", "remote", "ray"] = "auto"
+    """``auto``: a native fugu env is used as is, other envs through ``fugu.vector.make``;
+    ``remote``: a ``fugu serve`` at ``env.address``; ``ray``: ``env.threads`` Ray actors."""
     solve_threshold: float | None = None
     """The mean of ``solve_metric`` over the last 100 episodes that counts as solved
     (``None``: never)."""
@@ -90,6 +91,9 @@ class EnvConfig:
     page)."""
     kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for the env constructor (JSON on the command line)."""
+    address: str | None = None
+    """``backend="remote"``: ``host:port`` of ``fugu serve`` (token: ``$FUGU_SERVE_TOKEN``);
+    ``backend="ray"``: the Ray cluster (``None``: a running or new local one)."""
 
     def __post_init__(self) -> None:
         if self.num_envs < 1 or self.threads < 1:

@@ -19,8 +19,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fugu.checkpoint import load_checkpoint
 from fugu.core.errors import APIUsageError
+from fugu.loggers import MultiLogger
 from fugu.train.build import build_env, build_trainer, make_logger
+from fugu.train.distributed import (
+    DistInfo,
+    agree,
+    broadcast_modules,
+    broadcast_object,
+    dist_info,
+    rank_config,
+)
 from fugu.train.experiment import ExperimentConfig
 from fugu.train.run_dir import commit_run, plan_run, resolve_resume, resolve_run_dir
 from fugu.train.session import (
@@ -95,10 +105,24 @@ def train(
     check_device(config.train.device)
     check_env_id(config.env.id)
     check_solve_metric(config.env.id, config.env.solve_metric)
-    check_writable(run_dir if run_dir is not None else root, "the run dir")
-    config, directory, resume_from, checkpoint, skipped = plan_run(
-        config, run_dir, run_name, root, adopt_checkpoint_config
-    )
+    info = dist_info()
+    quiet = quiet or not info.is_main
+    if info.enabled and getattr(config.algo_config, "target_kl", None) is not None:
+        raise APIUsageError(
+            f"{config.algo}.target_kl stops an update early on one rank's KL, which would "
+            "leave the other ranks waiting in the gradient all-reduce; unset it for "
+            "distributed training"
+        )
+    if info.is_main:
+        check_writable(run_dir if run_dir is not None else root, "the run dir")
+        config, directory, resume_from, checkpoint, skipped = plan_run(
+            config, run_dir, run_name, root, adopt_checkpoint_config
+        )
+    if info.enabled:  # rank 0 plans the run; the others follow it
+        plan: Any = (config, directory, resume_from, skipped) if info.is_main else None
+        config, directory, resume_from, skipped = broadcast_object(plan)
+        if not info.is_main:
+            checkpoint = None if resume_from is None else load_checkpoint(resume_from)
     if checkpoint is not None and "trainer" not in checkpoint.state:
         raise APIUsageError(
             f"cannot resume {resume_from}: a best checkpoint holds weights only (for fugu "
@@ -106,9 +130,11 @@ def train(
         )
     if not quiet:
         _log.info("building %s (env kernels compile on the first run only)", config.env.id)
-    trainer = build_trainer(config, **(trainer_kwargs or {}))
+    rank_cfg = rank_config(config, info) if info.enabled else config
+    trainer = build_trainer(rank_cfg, **(trainer_kwargs or {}))
     try:
-        commit_run(config, directory, checkpoint)
+        if info.is_main:
+            commit_run(config, directory, checkpoint)
     except BaseException:
         trainer.close()
         raise
@@ -117,14 +143,20 @@ def train(
     record = RunRecord()
     if checkpoint is not None:
         load_module_weights(trainer.algo.modules(), checkpoint.weights)
-        trainer.load_state_dict(checkpoint.state["trainer"])
+        trainer.load_state_dict(_rank_state(checkpoint.state, info))
         record = RunRecord(**checkpoint.state.get("run", {}))
         if not quiet:
             _log.info("resumed from %s (step %d)", resume_from, trainer.global_step)
+    elif info.enabled:
+        broadcast_modules(trainer.algo.modules())  # every rank starts from rank 0's weights
     session = Session(config, trainer, directory, record, list(callbacks))
     session.last_saved = resume_from
     session.saved_epoch = trainer.epoch if checkpoint is not None else -1
-    logger = make_logger(config, directory, resumed=checkpoint is not None)
+    logger = (
+        make_logger(config, directory, resumed=checkpoint is not None)
+        if info.is_main
+        else MultiLogger([])
+    )
     interrupted = False
     epochs_run = 0
     try:
@@ -135,10 +167,10 @@ def train(
                 on_progress(progress)
             if every(trainer.epoch, config.checkpoint.interval):
                 session.save()
-            if stop is not None and stop.is_set():
+            if agree(stop is not None and stop.is_set()):
                 interrupted = True
                 break
-            if session.stopped_on_solve:
+            if agree(session.stopped_on_solve):
                 if not quiet:
                     _log.info("solved: stopping (train.stop_on_solve)")
                 break
@@ -150,5 +182,17 @@ def train(
         logger.close()
         trainer.close()
     summary = session.summary(interrupted, resume_from, skipped)
-    (directory / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+    if info.is_main:
+        (directory / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
     return summary
+
+
+def _rank_state(state: dict[str, Any], info: DistInfo) -> Any:
+    """This rank's trainer state in a checkpoint (rank 0's is ``state["trainer"]``)."""
+    ranks = state.get("ranks", [])
+    if info.world_size != len(ranks) + 1:
+        raise APIUsageError(
+            f"the checkpoint was written by {len(ranks) + 1} rank(s), this run has "
+            f"{info.world_size}; resume with the same --nproc-per-node"
+        )
+    return state["trainer"] if info.is_main else ranks[info.rank - 1]

@@ -37,6 +37,7 @@ from fugu.train.diagnostics import (
     log_novelty_heatmaps,
     log_video,
 )
+from fugu.train.distributed import dist_info, gather_objects
 from fugu.train.episodes import ScoreWindow
 from fugu.train.experiment import ExperimentConfig
 from fugu.train.loop import Trainer
@@ -423,10 +424,18 @@ class Session:
     def save(self) -> Path:
         """Write a checkpoint of the trainer and the record; prune old ones."""
         trainer = self.trainer
-        state = {
-            "trainer": trainer.state_dict(include_modules=False),
+        info = dist_info()
+        trainer_state = trainer.state_dict(include_modules=False)
+        ranks = gather_objects(trainer_state) if info.enabled else None
+        if not info.is_main:  # rank 0 writes every rank's state
+            self.saved_epoch = trainer.epoch
+            return self.directory / "checkpoints"
+        state: dict[str, Any] = {
+            "trainer": trainer_state,
             "run": {**asdict(self.record), "elapsed_s": self.elapsed()},
         }
+        if ranks is not None:
+            state["ranks"] = ranks[1:]
         self.last_saved = save_checkpoint(
             self.directory / "checkpoints",
             weights=module_weights(trainer.algo.modules()),
@@ -447,6 +456,8 @@ class Session:
         written, so a finished run always has a ``best`` checkpoint.
         """
         record, trainer = self.record, self.trainer
+        if not dist_info().is_main:
+            return None
         if self.best_weights is None:
             if not final or record.best_checkpoint is not None:
                 return None

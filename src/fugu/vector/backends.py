@@ -13,7 +13,7 @@ from fugu.vector.serial import Serial
 
 __all__ = ["BACKENDS", "make"]
 
-BACKENDS = ("auto", "serial", "multiprocessing", "native")
+BACKENDS = ("auto", "serial", "multiprocessing", "native", "remote", "ray")
 """Accepted values of ``make(backend=...)``."""
 
 
@@ -29,6 +29,9 @@ def make(
     context: str | None = None,
     spin_us: float = 200.0,
     pin_workers: bool | None = None,
+    address: str | None = None,
+    token: str | None = None,
+    remote_options: dict[str, Any] | None = None,
 ) -> VecEnv:
     """Build a vec env of ``num_envs`` instances of ``env``.
 
@@ -41,6 +44,8 @@ def make(
             memory), ``"native"`` (the env steps all copies itself: its constructor takes
             ``num_envs``; the env is returned as is) or ``"auto"``: native when the env
             supports it, else multiprocessing when ``num_workers > 1``, else serial.
+            ``"remote"``: the rows of a ``fugu serve`` server at ``address`` (gRPC);
+            ``"ray"``: env workers as Ray actors (``num_workers`` of them).
         num_workers: Worker processes (multiprocessing) or threads (native envs that take
             ``threads``).
         batch_size: Instances per :meth:`~fugu.core.vec.VecEnv.recv` batch (default: all).
@@ -51,6 +56,12 @@ def make(
             :class:`~fugu.vector.multiproc.Multiprocessing`).
         pin_workers: Multiprocessing: pin each worker to a CPU (``None``: when the workers
             cover the usable CPUs evenly; see :class:`~fugu.vector.multiproc.Multiprocessing`).
+        address: ``backend="remote"``: ``host:port`` of a ``fugu serve`` server (see
+            :class:`~fugu.vector.remote.Remote`); ``backend="ray"``: the Ray cluster address
+            (``None``: the running or a new local one; see :class:`~fugu.vector.ray.RayVecEnv`).
+        token: ``backend="remote"``: the server's token.
+        remote_options: Further keyword arguments of :class:`~fugu.vector.remote.Remote`
+            (``timeout_s``, ...) or :class:`~fugu.vector.ray.RayVecEnv` (``on_failure``, ...).
 
     Returns:
         An object implementing the :class:`~fugu.core.vec.VecEnv` protocol.
@@ -67,7 +78,25 @@ def make(
         raise APIUsageError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if not isinstance(env, str) and not callable(env):
         raise APIUsageError(f"env must be an env id or a callable, got {type(env).__name__}")
+    if backend == "remote":
+        from fugu.vector.remote import Remote
+
+        if address is None:
+            raise APIUsageError("backend='remote' needs address='host:port' of a `fugu serve`")
+        if env_kwargs:
+            raise APIUsageError("backend='remote': env_kwargs are the server's; pass them there")
+        env_id = env if isinstance(env, str) else None
+        return Remote(
+            address, env_id, num_envs, batch_size, seed, token=token, **(remote_options or {})
+        )
     factory = EnvFactory(env, dict(env_kwargs or {}))
+    if backend == "ray":
+        from fugu.vector.ray import RayVecEnv
+
+        return RayVecEnv(
+            factory, num_envs, num_workers, batch_size, seed, address=address,
+            **(remote_options or {}),
+        )  # fmt: skip
     if backend == "native" or (backend == "auto" and factory.accepts("num_envs")):
         return _native(factory, num_envs, num_workers, batch_size, seed)
     if backend == "multiprocessing" or (backend == "auto" and (num_workers or 1) > 1):
