@@ -145,3 +145,20 @@ def test_cli_trains_simple_spread_resumes_and_evaluates(tmp_path: Path) -> None:
     steps = [m["train/global_step"] for m in lines if "train/global_step" in m]
     assert steps[-1] == 2400 and len(set(steps)) == len(steps)
     assert main(["eval", "simple-spread-v1", "--checkpoint", str(run), "--episodes", "4"]) == 0
+
+
+def test_two_role_pettingzoo_env_trains_an_actor_per_role() -> None:
+    simple_tag_v3 = pytest.importorskip("mpe2.simple_tag_v3")
+    from fugu.bridges.pettingzoo import PettingZooPufferEnv
+
+    env = PettingZooPufferEnv(simple_tag_v3.parallel_env(max_cycles=10))
+    assert env.roles.tolist() == [0, 0, 0, 1]  # three predators, one prey
+    config = MAPPOConfig(team_size=4, share_actor=False, num_roles=2, num_minibatches=1)
+    torch.manual_seed(0)
+    algo = MAPPO.build(config, env.single_observation_space, env.single_action_space, POLICY)
+    trainer = Trainer(env, algo, TrainConfig(num_steps=10, total_timesteps=80, seed=0))
+    metrics = trainer.train_epoch()
+    trainer.close()
+    # predators (role 0) and prey (role 1) learn with their own actors and are scored apart
+    assert len(algo.actors) == 2 and "roles" in trainer.collector.storage.fields
+    assert "train/role_0_reward" in metrics and "train/role_1_reward" in metrics
