@@ -13,8 +13,8 @@ lay them out (row ``copy * team_size + k`` is agent ``k`` of copy ``copy``).
   ``central_critic = False`` (IPPO, also registered as ``ippo``) it sees the agent's own
   observation only.
 * **Value normalisation**: the critic learns returns normalised by their running mean and
-  standard deviation (``norm_value``); values handed to GAE and bootstrapping are in reward
-  units.
+  standard deviation (``norm_value``), the statistics updated with each rollout's returns
+  before its losses; values handed to GAE and bootstrapping are in reward units.
 * **Death masking**: rows that are not live (``masks`` false: dead, absent or waiting agents)
   never reach the losses, GAE runs around them, and their slots in the teammates' global
   state are zero.
@@ -372,6 +372,8 @@ class MAPPO:
             )  # fmt: skip
             returns = advantages + batch["values"]
             critic_in = self.critic_inputs(batch["observations"], None if all_live else masks)
+            if self.value_norm is not None:  # first, so the critic never chases stale units
+                self.value_norm.update(returns[masks])
         steps, rows = masks.shape
         roles = None
         if len(self.actors) > 1:
@@ -411,8 +413,6 @@ class MAPPO:
         with torch.no_grad():
             values, targets = batch["values"][masks], returns[masks]
             explained = ops.explained_variance(values, targets)
-            if self.value_norm is not None:
-                self.value_norm.update(targets)
             observations = batch["observations"][masks]
             for actor in self._actors:  # observation statistics move only after the update
                 actor.update_obs_norm(observations)
