@@ -7,8 +7,9 @@ Prints one JSON line per measurement:
   record of each round carries ``ratio_native_vs_mpe2``.
 * ``{"kind": "curve", "impl": "fugu-mappo" | "fugu-ippo", "env_steps", "agent_steps",
   "return_n_scaled", "wall_s"}``: training on ``simple-spread-v1`` with its preset; the return
-  is JaxMARL's N-scaled unit (per-agent episode return x N, mean of the last 500 episodes of
-  each row); ``env_steps`` counts env copies stepped (agent steps / N), as JaxMARL does.
+  is JaxMARL's N-scaled unit (per-agent episode return x N, mean over the last
+  ``--episode-window`` agent episodes, 768 = the last epoch's); ``env_steps`` counts env
+  copies stepped (agent steps / N), as JaxMARL does.
 * ``{"kind": "reference", ...}``: JaxMARL IPPO's published figures (about -65 at 2M env
   steps, -60 at 10M) and a random policy (about -81), for the same axis.
 * ``{"kind": "eval", "impl": ..., "env": "simple-spread-v1" | "mpe2-simple_spread_v3"}``: the
@@ -82,10 +83,15 @@ def evaluate(actor: Actor, env: Any, episodes: int, seed: int) -> float:
     return float(np.mean(finished[:episodes]))
 
 
-def train(algo: str, agent_steps: int, seed: int) -> Any:
+def train(algo: str, agent_steps: int, seed: int, window: int) -> Any:
     config = ExperimentConfig.from_preset(
         "simple-spread-v1",
-        {"train.algo": algo, "train.total_timesteps": agent_steps, "train.seed": seed},
+        {
+            "train.algo": algo,
+            "train.total_timesteps": agent_steps,
+            "train.seed": seed,
+            "train.episode_window": window,
+        },
     )
     trainer = build_trainer(config)
     start = time.perf_counter()
@@ -93,7 +99,7 @@ def train(algo: str, agent_steps: int, seed: int) -> Any:
     while not trainer.done:
         trainer.train_epoch()
         if trainer.epoch % every == 0 or trainer.done:
-            recent = list(trainer.episode_returns)[-500:]
+            recent = list(trainer.episode_returns)
             emit({
                 "kind": "curve", "impl": f"fugu-{algo}", "env_steps": trainer.global_step // N,
                 "agent_steps": trainer.global_step, "return_n_scaled": float(np.mean(recent)) * N,
@@ -111,6 +117,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--eval-episodes", type=int, default=480)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--episode-window", type=int, default=768)
     parser.add_argument("--skip-train", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -128,7 +135,7 @@ def main() -> None:
     if args.skip_train:
         return
     for name in args.algos.split(","):
-        algo = train(name, args.agent_steps, args.seed)
+        algo = train(name, args.agent_steps, args.seed, args.episode_window)
         copies = args.eval_episodes // 4
         native_env = SimpleSpread(num_envs=copies, seed=1000)
         native = evaluate(algo, native_env, args.eval_episodes, 1000)

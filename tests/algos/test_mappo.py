@@ -94,20 +94,22 @@ def test_ippo_flag_removes_the_central_critic() -> None:
 @pytest.mark.parametrize("central", [True, False])
 def test_learns_a_cooperative_probe(central: bool) -> None:
     torch.manual_seed(0)
-    config = MAPPOConfig(team_size=2, central_critic=central, learning_rate=1e-2)
+    config = MAPPOConfig(team_size=2, central_critic=central, learning_rate=1e-2,
+                         num_minibatches=1, update_epochs=2)  # fmt: skip
     algo = MAPPO.build(config, spaces.Box(0, 1, (2,), np.float32), spaces.Discrete(2), POLICY)
-    trainer = _train(CoopProbe(num_envs=16), algo, steps=4_000)
+    trainer = _train(CoopProbe(num_envs=16), algo, steps=3_000)
     recent = list(trainer.episode_returns)[-200:]
     assert np.mean(recent) > 0.9
 
 
 def test_per_role_actors_learn_their_roles() -> None:
     torch.manual_seed(0)
-    config = MAPPOConfig(team_size=2, share_actor=False, learning_rate=1e-2)
+    config = MAPPOConfig(team_size=2, share_actor=False, learning_rate=1e-2,
+                         num_minibatches=1, update_epochs=2)  # fmt: skip
     env = ProbeMultiagent(num_envs=16, agents=2, seed=0)  # agent k should play k % 2
     algo = MAPPO.build(config, env.single_observation_space, env.single_action_space, POLICY)
     assert len(algo.actors) == 2
-    trainer = Trainer(env, algo, TrainConfig(num_steps=4, total_timesteps=3_000, seed=0))
+    trainer = Trainer(env, algo, TrainConfig(num_steps=4, total_timesteps=2_000, seed=0))
     metrics: dict[str, float] = {}
     while not trainer.done:
         metrics = trainer.train_epoch()
