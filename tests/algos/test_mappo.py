@@ -164,3 +164,49 @@ def test_two_role_pettingzoo_env_trains_an_actor_per_role() -> None:
     # predators (role 0) and prey (role 1) learn with their own actors and are scored apart
     assert len(algo.actors) == 2 and "roles" in trainer.collector.storage.fields
     assert "train/role_0_reward" in metrics and "train/role_1_reward" in metrics
+
+
+class DyingTeam(PufferEnv):
+    """Two agents; agent 1 dies on the first step of every 3-step episode (its row is masked,
+    zero, rewardless for the rest of it); both earn 1 for action 1."""
+
+    def __init__(self) -> None:
+        super().__init__(spaces.Box(-1, 1, (2,), np.float32), spaces.Discrete(2), 2)
+        self.t = 0
+
+    def reset(self, seed: Any = None) -> tuple[np.ndarray, list]:
+        self.t = 0
+        self.masks[:] = True
+        self.observations[:] = [[1.0, 0.0], [0.0, 1.0]]
+        return self.observations, []
+
+    def step(self, actions: np.ndarray) -> tuple[Any, ...]:
+        acted = self.masks.copy()
+        self.t += 1
+        self.rewards[:] = (np.asarray(actions) == 1) * acted
+        self.terminals[:] = False
+        self.truncations[:] = False
+        if self.t == 1:  # agent 1 dies
+            self.terminals[1] = True
+            self.final_observations[1] = self.observations[1]
+            self.masks[1] = False
+            self.observations[1] = 0.0
+        if self.t == 3:
+            self.truncations[0] = True
+            self.final_observations[0] = self.observations[0]
+            self.reset()
+        return self.observations, self.rewards, self.terminals, self.truncations, []
+
+
+def test_dead_rows_are_masked_out_of_learning() -> None:
+    from fugu.core.checker import check_env
+
+    check_env(DyingTeam, num_steps=12)  # the env itself follows the masked-row rule
+    torch.manual_seed(0)
+    config = MAPPOConfig(team_size=2, learning_rate=1e-2, num_minibatches=1)
+    algo = MAPPO.build(config, spaces.Box(-1, 1, (2,), np.float32), spaces.Discrete(2), POLICY)
+    trainer = _train(DyingTeam(), algo, steps=600, num_steps=6)
+    batch = trainer.collector.storage.batch()
+    assert not bool(batch["masks"].all())  # dead steps were stored, masked
+    out = algo.act(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), None, {}, deterministic=True)
+    assert out.actions.tolist() == [1, 1]
