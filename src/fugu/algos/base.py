@@ -184,7 +184,14 @@ class Algorithm(Actor, Protocol):
 
     def bootstrap(self, obs: Tensor, state: PolicyState) -> Tensor:
         """Values ``[B]`` of observations: final observations of truncated rows, and the
-        observations after a rollout's last step (only called when ``values`` is stored)."""
+        observations after a rollout's last step (only called when ``values`` is stored).
+
+        An algorithm whose values depend on other rows (a centralised critic reading the
+        whole team) sets the optional class attribute ``bootstrap_whole_rows = True``: the
+        collector then passes every stored row of a shard, in order, with the final
+        observation where a row was truncated and the current one elsewhere, and keeps the
+        values of the truncated rows. Without it (the default) only the truncated rows'
+        final observations are passed."""
         ...
 
     def update(self, batch: Batch, progress: float) -> dict[str, float]:

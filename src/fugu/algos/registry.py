@@ -46,6 +46,8 @@ _BUILTIN: dict[str, str] = {
     "ppo_rnd": "fugu.algos.ppo_rnd:PPORND",
     "grpo": "fugu.algos.grpo:GRPO",
     "dapo": "fugu.algos.grpo:DAPO",
+    "mappo": "fugu.algos.mappo:MAPPO",
+    "ippo": "fugu.algos.mappo:IPPO",
 }
 _registry: dict[str, Any] = dict(_BUILTIN)
 _discovered = False

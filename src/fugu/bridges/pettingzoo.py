@@ -7,8 +7,11 @@ Every agent of ``env.possible_agents`` owns one row, in that order, for the env'
   agent terminates (or is truncated) reports its reward and flag with ``masks`` already false;
   its last observation is in ``final_observations`` and its ``observations`` row is zeroed.
   An absent agent's row (not yet spawned, or gone) has ``masks`` false, a zero observation,
-  reward 0 and no flag: trainers ignore masked rows. When the whole env autoresets on a step,
-  the rows of the new episode's agents are live again on that same step.
+  reward 0 and no flag: trainers ignore masked rows. Rewards and flags the ParallelEnv reports
+  for an agent whose row was masked before the step (it did not act: it has not appeared yet,
+  or left earlier) are dropped, so a masked row never carries a reward or a flag. When the
+  whole env autoresets on a step, the rows of the new episode's agents are live again on that
+  same step.
 * **Autoreset.** When every agent is done (no agent of ``env.agents`` is left without a
   terminal or truncation flag), the same step resets the env: ``final_observations`` holds
   the last observations, ``observations`` the new episode's, and infos gets
@@ -305,6 +308,7 @@ class PettingZooPufferEnv(PufferEnv):
     def step(self, actions: np.ndarray) -> StepResult:
         """Step the live agents with their rows of ``actions`` (absent rows are ignored)."""
         actions = self._write_actions(actions)
+        acted = self.masks.copy()  # rows live on the previous step: only they may earn
         action_dict = {}
         for agent in self.env.agents:
             i = self._row[agent]
@@ -320,6 +324,11 @@ class PettingZooPufferEnv(PufferEnv):
             self.terminals[self._row[agent]] = flag
         for agent, flag in truncations.items():
             self.truncations[self._row[agent]] = flag
+        if not acted.all():  # masked rows carry no reward and no flags (the env contract)
+            idle = ~acted
+            self.rewards[idle] = 0.0
+            self.terminals[idle] = False
+            self.truncations[idle] = False
         self._returns += self.rewards
         self._seen |= self.masks
         self._episode_length += 1

@@ -232,6 +232,22 @@ def _sentinel(space: spaces.Box) -> Any:
     return None
 
 
+def _check_idle_rows(env: Any, acted: np.ndarray, step: int) -> None:
+    """Rows masked before a step (their agent did not act) carry no reward and no flags."""
+    idle = ~np.asarray(acted, dtype=bool)
+    if not idle.any():
+        return
+    wrong = idle & ((env.rewards != 0) | env.terminals | env.truncations)
+    if wrong.any():
+        row = int(np.flatnonzero(wrong)[0])
+        raise EnvContractError(
+            f"{type(env).__name__} gave row {row} at step {step} a reward of "
+            f"{float(env.rewards[row])}, terminal={bool(env.terminals[row])}, "
+            f"truncation={bool(env.truncations[row])} although the row was masked before the "
+            "step (its agent did not act): masked rows must carry zero reward and no flags"
+        )
+
+
 def _run(env: Any, num_steps: int, seed: int) -> dict[str, Any]:
     """Reset with ``seed`` and step with seeded random actions, checking every step."""
     name = type(env).__name__
@@ -271,6 +287,7 @@ def _run(env: Any, num_steps: int, seed: int) -> dict[str, Any]:
             },
         )
         _check_buffers(env)
+        _check_idle_rows(env, trace["steps"][-1][4], step)
         masks = env.masks.copy()
         _check_in_space(env, env.observations, masks, f"observations at step {step}")
         # rows whose episode ended on this step (an agent that ended is already masked)

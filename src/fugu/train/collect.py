@@ -100,6 +100,7 @@ class Collector:
         self._env_step_fields = [n for n in wanted if n in env_fields and n in STEP_FIELDS]
         self.bounds = action_bounds(env.single_action_space)
         self.bootstraps = self.storage.has_values
+        self._whole_rows = bool(getattr(algo, "bootstrap_whole_rows", False))
         self.store_next_observations = store_next_observations
         self._pool: ThreadPoolExecutor | None = None
         if double_buffer and len(self.shards) > 1:
@@ -196,12 +197,25 @@ class Collector:
             # numpy's any() on the env's own flags is cheaper than a torch reduction
             if shard.env.truncations.any() if idx is None else bool(truncated.any()):
                 rows = truncated.nonzero().squeeze(-1)
+                if self._whole_rows:  # e.g. a team critic: every stored row, final where cut
+                    self._final_values[t][k][rows] = self._bootstrap_whole(shard, truncated)[rows]
+                    return
                 state = shard.state
                 if state is not None:
                     state = (state[0][rows], state[1][rows])
                 env_rows = rows.cpu() if idx is None else idx[rows.cpu()]
                 final = shard.final_obs[env_rows].to(self.device)
                 self._final_values[t][k][rows] = self.algo.bootstrap(final, state)
+
+    def _bootstrap_whole(self, shard: Shard, truncated: Tensor) -> Tensor:
+        """Values of all the shard's stored rows: final observations where ``truncated``,
+        current ones elsewhere (:attr:`~fugu.algos.base.Algorithm.bootstrap_whole_rows`)."""
+        idx = shard.learner_rows
+        final = shard.final_obs if idx is None else shard.final_obs[idx]
+        current = shard.obs if idx is None else shard.obs[idx]
+        cut = truncated.cpu().view(-1, *([1] * (current.dim() - 1)))
+        obs = torch.where(cut, final, current).to(self.device)
+        return self.algo.bootstrap(obs, shard.state)
 
     def _launch(self, shard: Shard) -> None:
         if self._pool is None:

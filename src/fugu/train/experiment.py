@@ -544,7 +544,16 @@ def dumps_toml(data: Mapping[str, Any], _prefix: str = "") -> str:
 
 
 def field_help(cls: type) -> dict[str, str]:
-    """The attribute docstrings of dataclass ``cls``'s fields (for ``--help``), by field name."""
+    """The attribute docstrings of dataclass ``cls``'s fields (for ``--help``), by field name
+    (inherited fields keep their base class's docstrings unless redefined)."""
+    docs: dict[str, str] = {}
+    for base in reversed(cls.__mro__[:-1]):
+        docs.update(_own_field_help(base))
+    return docs
+
+
+def _own_field_help(cls: type) -> dict[str, str]:
+    """The attribute docstrings written in ``cls``'s own body."""
     import ast
     import inspect
     import textwrap
