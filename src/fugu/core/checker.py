@@ -232,9 +232,12 @@ def _sentinel(space: spaces.Box) -> Any:
     return None
 
 
-def _check_idle_rows(env: Any, acted: np.ndarray, step: int) -> None:
-    """Rows masked before a step (their agent did not act) carry no reward and no flags."""
-    idle = ~np.asarray(acted, dtype=bool)
+def _check_idle_rows(env: Any, acted: np.ndarray, in_episode: np.ndarray, step: int) -> None:
+    """Rows masked before a step whose agent has not been live in the current episode (it has
+    not joined yet, or its episode ended) carry no reward and no flags. A row that was live
+    earlier in the episode may be masked while it waits (a board game's other player) and
+    still get the reward and the flags of the step that ends its episode."""
+    idle = ~np.asarray(acted, dtype=bool) & ~in_episode
     if not idle.any():
         return
     wrong = idle & ((env.rewards != 0) | env.terminals | env.truncations)
@@ -244,7 +247,8 @@ def _check_idle_rows(env: Any, acted: np.ndarray, step: int) -> None:
             f"{type(env).__name__} gave row {row} at step {step} a reward of "
             f"{float(env.rewards[row])}, terminal={bool(env.terminals[row])}, "
             f"truncation={bool(env.truncations[row])} although the row was masked before the "
-            "step (its agent did not act): masked rows must carry zero reward and no flags"
+            "step and has not been live in this episode: such rows must carry zero reward "
+            "and no flags"
         )
 
 
@@ -265,6 +269,7 @@ def _run(env: Any, num_steps: int, seed: int) -> dict[str, Any]:
     trace: dict[str, Any] = {"name": name, "steps": [], "obs_varies": False, "done_events": []}
     previous = env.observations.copy()
     trace["steps"].append((previous, None, None, None, env.masks.copy()))
+    in_episode = env.masks.copy()  # rows live at some point of their current episode
     for step in range(num_steps):
         actions = _sample_actions(env.single_action_space, int(env.num_agents), rng)
         if sentinel is not None:
@@ -287,8 +292,9 @@ def _run(env: Any, num_steps: int, seed: int) -> dict[str, Any]:
             },
         )
         _check_buffers(env)
-        _check_idle_rows(env, trace["steps"][-1][4], step)
+        _check_idle_rows(env, trace["steps"][-1][4], in_episode, step)
         masks = env.masks.copy()
+        in_episode = (in_episode & ~(env.terminals | env.truncations)) | masks
         _check_in_space(env, env.observations, masks, f"observations at step {step}")
         # rows whose episode ended on this step (an agent that ended is already masked)
         done = env.terminals | env.truncations
