@@ -77,6 +77,7 @@ class ArithmeticTask:
 
     Args:
         max_digits: largest operand width.
+        max_operand: largest operand (default: ``10**max_digits - 1``).
         ops: operators to draw from.
         test_fraction: share of operand pairs in the held-out split.
 
@@ -88,20 +89,25 @@ class ArithmeticTask:
     """
 
     def __init__(
-        self, max_digits: int = 2, ops: str = "+", test_fraction: float = 0.2
+        self,
+        max_digits: int = 2,
+        ops: str = "+",
+        test_fraction: float = 0.2,
+        max_operand: int | None = None,
     ) -> None:
         if max_digits < 1 or not ops or set(ops) - set("+-*"):
             raise ValueError(f"need max_digits >= 1 and ops from '+-*', got {max_digits}, {ops!r}")
         if not 0.0 < test_fraction < 1.0:
             raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
         self.max_digits = max_digits
+        self.high = 10**max_digits if max_operand is None else min(max_operand + 1, 10**max_digits)
         self.ops = ops
         self.test_fraction = test_fraction
-        self.name = f"arithmetic{max_digits}{ops}"
+        self.name = f"arithmetic{max_digits}{ops}" + (f"<={max_operand}" if max_operand else "")
 
     def sample(self, rng: np.random.Generator, n: int, split: Split = "train") -> list[Problem]:
         """``n`` problems of ``split``."""
-        high = 10**self.max_digits
+        high = self.high
         out: list[Problem] = []
         while len(out) < n:
             a, b = (int(v) for v in rng.integers(0, high, size=2))
@@ -109,9 +115,27 @@ class ArithmeticTask:
             key = (a * high + b) * 3 + "+-*".index(op)
             if _held_out(key, self.test_fraction) != (split == "test"):
                 continue
-            value = a + b if op == "+" else a - b if op == "-" else a * b
-            out.append(Problem(f"{a}{op}{b}=", str(value), str(value), {"value": value}))
+            out.append(self._make(a, op, b))
         return out
+
+    def problems(self, split: Split = "test") -> list[Problem]:
+        """Every problem of ``split``, in a fixed order (small operand widths only)."""
+        if self.high > 100:
+            raise ValueError("enumerating problems needs operands below 100")
+        high = self.high
+        out = []
+        for op in self.ops:
+            for a in range(high):
+                for b in range(high):
+                    key = (a * high + b) * 3 + "+-*".index(op)
+                    if _held_out(key, self.test_fraction) == (split == "test"):
+                        out.append(self._make(a, op, b))
+        return out
+
+    @staticmethod
+    def _make(a: int, op: str, b: int) -> Problem:
+        value = a + b if op == "+" else a - b if op == "-" else a * b
+        return Problem(f"{a}{op}{b}=", str(value), str(value), {"value": value})
 
     def verify(self, problem: Problem, completion: str) -> float:
         """1.0 when the completion is exactly the result."""
