@@ -125,3 +125,14 @@ def test_lora_trains_only_adapters(tok: CharTokenizer) -> None:
     assert trainable and all("lora" in n for n in trainable)
     gen = policy.generate(["1+2="], max_new_tokens=3, temperature=0.0)
     assert len(gen.texts) == 1
+
+
+def test_save_load_round_trip(tmp_path, tok: CharTokenizer) -> None:  # type: ignore[no-untyped-def]
+    from fugu.llm.store import load_policy, save_policy
+
+    policy = build_tiny_lm(tok, n_layer=1, d_model=16, n_head=2, seed=2, value_head=True)
+    loaded = load_policy(save_policy(policy, tmp_path / "p"))
+    for (n, a), (m, b) in zip(policy.state_dict().items(), loaded.state_dict().items()):
+        assert n == m and torch.equal(a, b)
+    ids, mask = policy.encode_prompts(["3+4="])
+    torch.testing.assert_close(policy.values(ids, mask), loaded.values(ids, mask))
