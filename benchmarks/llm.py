@@ -133,8 +133,15 @@ def main() -> None:
         sft_wall = time.perf_counter() - start
         acc_sft = evaluate(policy, task, held_out, max_new_tokens=budget)
         results["sft"].append(acc_sft)
-        emit({"seed": seed, "stage": "sft", "held_out_accuracy": acc_sft, "wall_s": sft_wall,
-              "problems": len(held_out)})
+        emit(
+            {
+                "seed": seed,
+                "stage": "sft",
+                "held_out_accuracy": acc_sft,
+                "wall_s": sft_wall,
+                "problems": len(held_out),
+            }
+        )
         for name, config in rungs:
             model = copy.deepcopy(policy)
             trainer = TokenGRPO(model, task_reward(task), config, seed=1000 + seed)
@@ -152,15 +159,27 @@ def main() -> None:
             refills.setdefault(name, []).append(rounds / args.grpo_steps)
             nominal = args.grpo_steps * config.prompts_per_step * config.group_size
             samples.setdefault(name, []).append(sampled / nominal)
-            emit({"seed": seed, "stage": name, "held_out_accuracy": acc,
-                  "gain_over_sft": acc - acc_sft, "wall_s": wall,
-                  "refill_rounds_per_step": rounds / args.grpo_steps,
-                  "completions_sampled": sampled, "sampling_cost_ratio": sampled / nominal})
+            emit(
+                {
+                    "seed": seed,
+                    "stage": name,
+                    "held_out_accuracy": acc,
+                    "gain_over_sft": acc - acc_sft,
+                    "wall_s": wall,
+                    "refill_rounds_per_step": rounds / args.grpo_steps,
+                    "completions_sampled": sampled,
+                    "sampling_cost_ratio": sampled / nominal,
+                }
+            )
 
     for name, values in results.items():
         mean, half = interval(values)
-        record: dict[str, object] = {"summary": name, "held_out_accuracy": round(mean, 4),
-                                     "ci95": round(half, 4), "seeds": len(values)}
+        record: dict[str, object] = {
+            "summary": name,
+            "held_out_accuracy": round(mean, 4),
+            "ci95": round(half, 4),
+            "seeds": len(values),
+        }
         if name in deltas:
             d_mean, d_half = interval(deltas[name])
             record |= {
@@ -182,12 +201,24 @@ def main() -> None:
             start = time.perf_counter()
             report = train_bradley_terry(model, train, test, steps=args.rm_steps, seed=seed)
             accs.append(report.test_accuracy)
-            emit({"seed": seed, "stage": "reward_model", "train_accuracy": report.train_accuracy,
-                  "held_out_accuracy": report.test_accuracy,
-                  "wall_s": time.perf_counter() - start})
+            emit(
+                {
+                    "seed": seed,
+                    "stage": "reward_model",
+                    "train_accuracy": report.train_accuracy,
+                    "held_out_accuracy": report.test_accuracy,
+                    "wall_s": time.perf_counter() - start,
+                }
+            )
         mean, half = interval(accs)
-        emit({"summary": "reward_model", "held_out_accuracy": round(mean, 4),
-              "ci95": round(half, 4), "seeds": len(accs)})
+        emit(
+            {
+                "summary": "reward_model",
+                "held_out_accuracy": round(mean, 4),
+                "ci95": round(half, 4),
+                "seeds": len(accs),
+            }
+        )
 
 
 if __name__ == "__main__":

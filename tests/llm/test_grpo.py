@@ -80,8 +80,9 @@ def test_dynamic_sampling_refills_the_batch(tiny: LMPolicy) -> None:
     capped = TokenGRPO(
         tiny,
         lambda p, t: [0.0] * len(t),
-        TokenGRPOConfig(group_size=4, prompts_per_step=8, dynamic_sampling=True,
-                        max_refill_rounds=2),
+        TokenGRPOConfig(
+            group_size=4, prompts_per_step=8, dynamic_sampling=True, max_refill_rounds=2
+        ),
     )
     empty = capped.collect(_source)
     assert len(empty.generation.texts) == 0 and empty.refill_rounds == 2
@@ -90,7 +91,10 @@ def test_dynamic_sampling_refills_the_batch(tiny: LMPolicy) -> None:
 
 def test_overlong_filter_and_soft_punishment(tiny: LMPolicy) -> None:
     config = TokenGRPOConfig(
-        group_size=4, prompts_per_step=4, max_new_tokens=3, overlong_buffer=2,
+        group_size=4,
+        prompts_per_step=4,
+        max_new_tokens=3,
+        overlong_buffer=2,
         overlong_filter=True,
     )
     trainer = TokenGRPO(tiny, lambda p, t: [1.0] * len(t), config, seed=0)
@@ -106,8 +110,9 @@ def test_kl_reference_and_dapo_preset(tiny: LMPolicy) -> None:
     dapo = TokenGRPOConfig.dapo(max_new_tokens=8)
     assert dapo.clip_high == 0.28 and dapo.token_level and dapo.dynamic_sampling
     assert dapo.overlong_filter and dapo.overlong_buffer == 2 and dapo.kl_coef == 0.0
-    config = TokenGRPOConfig(group_size=4, prompts_per_step=4, max_new_tokens=3, kl_coef=0.1,
-                             lr=1e-2, minibatches=2)
+    config = TokenGRPOConfig(
+        group_size=4, prompts_per_step=4, max_new_tokens=3, kl_coef=0.1, lr=1e-2, minibatches=2
+    )
     trainer = TokenGRPO(tiny, lambda p, t: [float(len(s)) for s in t], config, seed=0)
     assert trainer.reference is not None and trainer.reference is not tiny
     first = trainer.step(_source)
@@ -122,8 +127,12 @@ def test_kl_reference_and_dapo_preset(tiny: LMPolicy) -> None:
 def test_grpo_is_seeded(tok: CharTokenizer) -> None:
     def run() -> tuple[list[dict[str, float]], list[torch.Tensor]]:
         policy = build_tiny_lm(tok, n_layer=1, d_model=16, n_head=2, seed=0)
-        trainer = TokenGRPO(policy, _half_signal, TokenGRPOConfig.dapo(group_size=4,
-                            prompts_per_step=4, max_new_tokens=3), seed=3)
+        trainer = TokenGRPO(
+            policy,
+            _half_signal,
+            TokenGRPOConfig.dapo(group_size=4, prompts_per_step=4, max_new_tokens=3),
+            seed=3,
+        )
         metrics = [trainer.step(_source) for _ in range(2)]
         for m in metrics:
             m.pop("collect_s"), m.pop("update_s")

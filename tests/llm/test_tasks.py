@@ -14,7 +14,7 @@ def test_tokenizer_round_trip() -> None:
     text = DEFAULT_ALPHABET + "12+34=46"
     assert tok.decode(tok.encode(text, bos=True, eos=True)) == text
     assert tok.encode("a", bos=True)[0] == tok.bos_id
-    assert tok.decode(tok.encode("x") + [tok.eos_id] + tok.encode("y")) == "x"
+    assert tok.decode([*tok.encode("x"), tok.eos_id, *tok.encode("y")]) == "x"
     assert tok.encode("A") == [tok.unk_id]  # unknown characters are not silently changed
     with pytest.raises(ValueError):
         CharTokenizer("aa")

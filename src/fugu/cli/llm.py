@@ -111,7 +111,9 @@ def _sft(args: argparse.Namespace) -> int:
         )
     config = SFTConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr)
     every = max(1, args.steps // 10)
-    train_sft(policy, task.sample, config, seed=args.seed, callback=_progress("sft", args.steps, every))
+    train_sft(
+        policy, task.sample, config, seed=args.seed, callback=_progress("sft", args.steps, every)
+    )
     acc = evaluate(policy, task, _held_out(args, task), max_new_tokens=budget)
     print(f"held-out accuracy ({task.name}): {acc:.3f}")
     if args.out:
@@ -129,13 +131,17 @@ def _grpo(args: argparse.Namespace) -> int:
     task, budget = _task(args)
     budget = args.max_new_tokens or budget
     policy = load_policy(args.init)
-    base = TokenGRPOConfig.dapo(max_new_tokens=budget) if args.dapo else TokenGRPOConfig(
-        max_new_tokens=budget,
-        clip_high=args.clip_high,
-        token_level=args.token_level,
-        dynamic_sampling=args.dynamic_sampling,
-        overlong_buffer=args.overlong_buffer,
-        overlong_filter=args.overlong_filter,
+    base = (
+        TokenGRPOConfig.dapo(max_new_tokens=budget)
+        if args.dapo
+        else TokenGRPOConfig(
+            max_new_tokens=budget,
+            clip_high=args.clip_high,
+            token_level=args.token_level,
+            dynamic_sampling=args.dynamic_sampling,
+            overlong_buffer=args.overlong_buffer,
+            overlong_filter=args.overlong_filter,
+        )
     )
     config = replace(
         base,
@@ -184,10 +190,17 @@ def _reward_model(args: argparse.Namespace) -> int:
     model = build_reward_model(CharTokenizer(), seed=args.seed)
     every = max(1, args.steps // 10)
     report = train_bradley_terry(
-        model, train, test, steps=args.steps, lr=args.lr, seed=args.seed,
+        model,
+        train,
+        test,
+        steps=args.steps,
+        lr=args.lr,
+        seed=args.seed,
         callback=_progress("reward-model", args.steps, every),
     )
-    print(f"pairwise accuracy: train {report.train_accuracy:.3f}, held-out {report.test_accuracy:.3f}")
+    print(
+        f"pairwise accuracy: train {report.train_accuracy:.3f}, held-out {report.test_accuracy:.3f}"
+    )
     return 0
 
 

@@ -97,7 +97,9 @@ class Constitution:
         self.counts = {p.name: 0 for p in self.principles}
         self.judged = 0
 
-    def violations(self, prompts: Sequence[str], completions: Sequence[str]) -> dict[str, list[bool]]:
+    def violations(
+        self, prompts: Sequence[str], completions: Sequence[str]
+    ) -> dict[str, list[bool]]:
         """Per principle, whether each completion violates it (counted in :meth:`rates`)."""
         out = {
             p.name: [bool(p.violated(q, c)) for q, c in zip(prompts, completions)]
@@ -190,6 +192,8 @@ def critique_and_revise(
         flags = constitution.violations([prompt] * candidates, gen.texts)
         scores = [weighted(flags, j) for j in range(candidates)]
         best = min(range(candidates), key=lambda j: scores[j])
-        revised, after = (gen.texts[best], scores[best]) if scores[best] < score else (completion, score)
+        revised, after = (
+            (gen.texts[best], scores[best]) if scores[best] < score else (completion, score)
+        )
         out.append(Revision(prompt, completion, critiques, revised, score, after))
     return out

@@ -274,7 +274,9 @@ class TokenGRPO:
         losses, clips, kls = [], [], []
         self.policy.train()
         for _ in range(cfg.epochs):
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(int(self.rng.integers(2**31))))
+            order = torch.randperm(
+                n, generator=torch.Generator().manual_seed(int(self.rng.integers(2**31)))
+            )
             for rows in torch.chunk(order, cfg.minibatches):
                 if len(rows) == 0:
                     continue

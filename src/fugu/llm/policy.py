@@ -272,7 +272,9 @@ class LMPolicy(nn.Module):
                 finished = finished | (nxt == tok.eos_id)
                 step_pos = _positions(full_mask)[:, -1:] + 1
                 full_ids = torch.cat([full_ids, nxt[:, None]], 1)
-                full_mask = torch.cat([full_mask, torch.ones_like(nxt[:, None], dtype=torch.bool)], 1)
+                full_mask = torch.cat(
+                    [full_mask, torch.ones_like(nxt[:, None], dtype=torch.bool)], 1
+                )
                 step_ids = nxt[:, None]
                 if bool(finished.all()):
                     break
@@ -399,7 +401,7 @@ def build_tiny_lm(
         import transformers
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise missing_dependency("transformers", "llm") from err
-    common = {
+    common: dict[str, Any] = {
         "vocab_size": tokenizer.vocab_size,
         "bos_token_id": tokenizer.bos_id,
         "eos_token_id": tokenizer.eos_id,
