@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--grpo-steps", type=int, default=40)
     parser.add_argument("--group-size", type=int, default=8)
     parser.add_argument("--prompts", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--rungs", default="all", help="comma list of rung names, or 'all'")
     parser.add_argument("--rm-steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
