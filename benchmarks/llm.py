@@ -18,7 +18,7 @@ interleaved per seed so machine load hits all alike. A Bradley-Terry reward mode
 chosen (correct) / rejected (wrong) answers of training problems and scored on held-out ones.
 Prints one JSON line per measurement and a summary with means and 95% t-intervals over seeds.
 
-    python benchmarks/llm.py --seeds 3 --sft-steps 150 --grpo-steps 40
+    python benchmarks/llm.py --seeds 3 --sft-steps 200 --grpo-steps 25 --rm-steps 100
 """
 
 from __future__ import annotations
@@ -93,13 +93,14 @@ def emit(record: dict[str, object]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--sft-steps", type=int, default=150)
-    parser.add_argument("--grpo-steps", type=int, default=40)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--sft-steps", type=int, default=200)
+    parser.add_argument("--grpo-steps", type=int, default=25)
     parser.add_argument("--group-size", type=int, default=8)
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--rungs", default="all", help="comma list of rung names, or 'all'")
-    parser.add_argument("--rm-steps", type=int, default=300)
+    parser.add_argument("--rm-steps", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--teacher-error", type=float, default=0.5)
     args = parser.parse_args()
@@ -125,7 +126,8 @@ def main() -> None:
     walls: dict[str, list[float]] = {}
     refills: dict[str, list[float]] = {}
     samples: dict[str, list[float]] = {}
-    for seed in range(args.seeds):
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    for seed in seeds:
         policy = build_tiny_lm(tok, n_layer=2, d_model=64, n_head=4, seed=seed)
         start = time.perf_counter()
         teacher = noisy_teacher(task, args.teacher_error)
@@ -193,7 +195,7 @@ def main() -> None:
 
     if args.rm_steps > 0:
         accs = []
-        for seed in range(args.seeds):
+        for seed in seeds:
             rng = np.random.default_rng(seed)
             train = arithmetic_preferences(task, rng, 2000, "train")
             test = arithmetic_preferences(task, rng, 500, "test")
