@@ -147,12 +147,13 @@ def main() -> None:
         for name, config in rungs:
             model = copy.deepcopy(policy)
             trainer = TokenGRPO(model, task_reward(task), config, seed=1000 + seed)
-            rounds, sampled = 0.0, 0.0
+            rounds, sampled, fill = 0.0, 0.0, 0.0
             start = time.perf_counter()
             for _ in range(args.grpo_steps):
                 m = trainer.step(task.sample)
                 rounds += m["refill_rounds"]
                 sampled += m["completions_sampled"]
+                fill += m["groups"] / config.prompts_per_step
             wall = time.perf_counter() - start
             acc = evaluate(model, task, held_out, max_new_tokens=budget)
             results.setdefault(name, []).append(acc)
@@ -171,6 +172,7 @@ def main() -> None:
                     "refill_rounds_per_step": rounds / args.grpo_steps,
                     "completions_sampled": sampled,
                     "sampling_cost_ratio": sampled / nominal,
+                    "batch_fill": fill / args.grpo_steps,
                 }
             )
 
