@@ -136,3 +136,21 @@ def test_save_load_round_trip(tmp_path, tok: CharTokenizer) -> None:  # type: ig
         assert n == m and torch.equal(a, b)
     ids, mask = policy.encode_prompts(["3+4="])
     torch.testing.assert_close(policy.values(ids, mask), loaded.values(ids, mask))
+
+
+def test_run_episode_on_text_envs(tiny: LMPolicy) -> None:
+    from fugu.llm.agent import run_episode
+    from fugu.llm.tasks import ArithmeticTask
+    from fugu.llm.textenv import TaskEnv, TextGridWorld
+
+    grid = TextGridWorld(size=3, num_walls=0, max_steps=5)
+    g = torch.Generator().manual_seed(0)
+    ep = run_episode(tiny, grid, seed=1, generator=g)
+    assert 1 <= ep.steps <= 5 and set(ep.actions) <= {"up", "down", "left", "right"}
+    assert ep.total_reward == sum(ep.rewards)
+    again = run_episode(tiny, grid, seed=1, generator=torch.Generator().manual_seed(0))
+    assert again.actions == ep.actions  # seeded
+    one = run_episode(
+        tiny, TaskEnv(ArithmeticTask(max_digits=1)), seed=0, greedy=True, max_new_tokens=3
+    )
+    assert one.steps == 1 and one.rewards[0] in (0.0, 1.0)
