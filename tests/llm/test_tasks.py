@@ -108,3 +108,14 @@ def _distance_after(env: TextGridWorld, action: str) -> float:
     d = env.shortest_path_length()
     env.agent = saved
     return float("inf") if d is None else float(d)
+
+
+def test_reasoning_gym_adapter() -> None:
+    pytest.importorskip("reasoning_gym")
+    from fugu.llm.tasks import ReasoningGymTask
+
+    task = ReasoningGymTask("basic_arithmetic", size=20)
+    problems = task.sample(np.random.default_rng(0), 5)
+    assert all(task.verify(p, p.answer) == 1.0 for p in problems)
+    assert task.verify(problems[0], "not a number") < 1.0
+    assert task.sample(np.random.default_rng(0), 5) == problems
