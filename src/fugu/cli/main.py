@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "match": ("fugu.cli.match", "two agents or bots head to head: W/D/L, Wilson intervals, Elo"),
     "play": ("fugu.cli.play", "play connect4 against a checkpoint or a bot in the terminal"),
     "serve": ("fugu.cli.serve", "serve a vec env over gRPC for remote rollouts"),
+    "llm": ("fugu.cli.llm", "tiny language-model policies: SFT, GRPO/DAPO, reward models"),
 }
 
 
