@@ -247,8 +247,8 @@ def _check_idle_rows(env: Any, acted: np.ndarray, in_episode: np.ndarray, step: 
             f"{type(env).__name__} gave row {row} at step {step} a reward of "
             f"{float(env.rewards[row])}, terminal={bool(env.terminals[row])}, "
             f"truncation={bool(env.truncations[row])} although the row was masked before the "
-            "step and has not been live in this episode: such rows must carry zero reward "
-            "and no flags"
+            "step and has not been live in this episode: masked rows must carry zero reward "
+            "and no flags until their agent is live"
         )
 
 
