@@ -44,6 +44,8 @@ _BUILTIN: dict[str, str] = {
     "sac": "fugu.algos.sac:SAC",
     "td3": "fugu.algos.td3:TD3",
     "ppo_rnd": "fugu.algos.ppo_rnd:PPORND",
+    "ppo_lag": "fugu.algos.ppo_lag:PPOLag",
+    "cpo": "fugu.algos.cpo:CPO",
 }
 _registry: dict[str, Any] = dict(_BUILTIN)
 _discovered = False
