@@ -79,7 +79,11 @@ def flat_grad(
     """The gradient of a scalar ``output`` with respect to ``params``, as one flat vector
     (zeros for parameters it does not depend on)."""
     grads = torch.autograd.grad(
-        output, params, retain_graph=retain_graph, create_graph=create_graph, allow_unused=True
+        output,
+        params,
+        retain_graph=retain_graph or create_graph,
+        create_graph=create_graph,
+        allow_unused=True,
     )
     return torch.cat(
         [(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params)]
