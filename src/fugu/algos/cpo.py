@@ -225,7 +225,7 @@ class CPO(PPO):
         step = ops.cpo_step(g, b, h_inv_g, h_inv_b, constraint, c.max_kl)
         old_flat = ops.get_flat_params(self.actor_params)
         accepted, kl_value = 0.0, 0.0
-        old_reward, old_cost = float(reward_sur), float(cost_sur)
+        old_reward, old_cost = float(reward_sur.detach()), float(cost_sur.detach())
         new_reward, new_cost = old_reward, old_cost
         fraction = 1.0
         for _ in range(c.line_search_steps):

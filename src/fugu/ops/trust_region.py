@@ -154,7 +154,9 @@ def cpo_step(
     if float(torch.dot(b, b)) <= eps or not math.isfinite(float(torch.dot(b, h_inv_b))):
         lam = math.sqrt(max(q, eps) / two_delta)
         return CPOStep(h_inv_g / lam, 4, lam, 0.0)
-    r = float(torch.dot(g, h_inv_b))
+    # The dual below is written with the gradient of the reward *loss* (-g), as in the paper's
+    # reference code: r is (-g)^T H^-1 b, and the step is (H^-1 g - nu H^-1 b) / lambda.
+    r = -float(torch.dot(g, h_inv_b))
     s = max(float(torch.dot(b, h_inv_b)), eps)
     slack = c * c / s - two_delta  # > 0: the constraint's boundary lies outside the region
     if c < 0 and slack > 0:
