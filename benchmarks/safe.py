@@ -22,6 +22,8 @@ what fits::
 
     PYTHONPATH=src python benchmarks/safe.py --tasks hazard-nav --steps 200000 --seeds 3
     PYTHONPATH=src python benchmarks/safe.py --tasks hopper --steps 1000000 --seeds 3
+
+``--set KEY=VALUE`` applies an algorithm setting to all three (``--set learning_rate=1e-3``).
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ def run_one(
     }
     if algo != "ppo":
         overrides[f"{algo}.cost_limit"] = args.cost_limit
+    for item in args.set:  # the same algorithm settings for every learner
+        key, _, value = item.partition("=")
+        overrides[f"{algo}.{key}"] = value
     config = ExperimentConfig.from_preset(TASKS[task], overrides)
     trainer = build_trainer(config)
     epoch_costs: list[float] = []
@@ -101,6 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--num-envs", type=int, default=8)
     parser.add_argument("--cost-limit", type=float, default=25.0)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an algorithm setting for all three, e.g. --set learning_rate=1e-3",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("MUJOCO_GL", "egl")
     budgets = dict(item.split("=") for item in args.task_steps.split(",") if item)
