@@ -78,7 +78,8 @@ class EpisodeTracker:
         >>> tracker = EpisodeTracker(2, window=10)
         >>> rewards = torch.ones(3, 2)
         >>> dones = torch.tensor([[False, True], [False, False], [True, True]])
-        >>> tracker.add_rollout(rewards, dones)
+        >>> tracker.add_rollout(rewards, dones)  # episodes that ended
+        3
         >>> list(tracker.returns), list(tracker.lengths)
         ([1.0, 3.0, 2.0], [1.0, 3.0, 2.0])
     """
