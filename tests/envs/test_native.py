@@ -11,6 +11,7 @@ from fugu.core.errors import APIUsageError
 from fugu.envs.cartpole import CartPole
 from fugu.envs.native import NativeEnv
 from fugu.envs.probes import ProbeMultiagent
+from fugu.vector import EnvFactory
 
 
 def _actions(env: NativeEnv, steps: int, seed: int = 0) -> np.ndarray:
@@ -150,6 +151,8 @@ def test_adopts_buffers() -> None:
 
 def test_render_shape() -> None:
     for env_id in fugu.registered_ids():
+        if not EnvFactory(env_id).accepts("num_envs"):
+            continue  # a one-row Gymnasium-built env (safe-*-velocity)
         env = fugu.make(env_id, num_envs=2, seed=0)
         env.reset()
         frame = env.render(1)

@@ -179,6 +179,10 @@ class Algorithm(Actor, Protocol):
         copied from the env's extra field of that name (``action_masks``, ``costs``, ...).
         A rollout algorithm that stores ``values`` gets ``next_values`` in its batch,
         bootstrapped through :meth:`bootstrap` on truncated steps and after the last step.
+        The env's ``costs`` are stored for every algorithm (the trainer logs ``env/cost``);
+        one with a class attribute ``needs_next_observations = True`` also gets
+        ``next_observations`` (the final observation where an episode ended), e.g. to
+        bootstrap a cost critic (:mod:`fugu.models.cost_critic`).
         """
         ...
 

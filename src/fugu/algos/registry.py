@@ -48,6 +48,8 @@ _BUILTIN: dict[str, str] = {
     "dapo": "fugu.algos.grpo:DAPO",
     "mappo": "fugu.algos.mappo:MAPPO",
     "ippo": "fugu.algos.mappo:IPPO",
+    "ppo_lag": "fugu.algos.ppo_lag:PPOLag",
+    "cpo": "fugu.algos.cpo:CPO",
 }
 _registry: dict[str, Any] = dict(_BUILTIN)
 _discovered = False

@@ -36,6 +36,7 @@ def from_gymnasium(
     *,
     buffers: EnvBuffers | None = None,
     action_masks: bool = False,
+    costs: bool = False,
     **kwargs: Any,
 ) -> GymnasiumPufferEnv:
     """Wrap a Gymnasium env id, instance or factory as a 1-row fugu env.
@@ -46,16 +47,19 @@ def from_gymnasium(
         buffers: One row of buffers to adopt (from a vectorizer).
         action_masks: Declare the ``action_masks`` extra field, filled from
             ``info["action_mask"]`` (see :class:`~fugu.core.emulation.GymnasiumPufferEnv`).
+        costs: Declare the ``costs`` extra field, filled from ``info["cost"]`` (safe RL).
         **kwargs: Passed to ``gymnasium.make`` (ids only).
     """
     if isinstance(env, str):
-        return GymnasiumPufferEnv.from_id(env, buffers=buffers, action_masks=action_masks, **kwargs)
+        return GymnasiumPufferEnv.from_id(
+            env, buffers=buffers, action_masks=action_masks, costs=costs, **kwargs
+        )
     if kwargs:
         raise APIUsageError(
             f"keyword arguments {sorted(kwargs)} only apply to Gymnasium ids; pass them to "
             "your env's constructor instead"
         )
-    return GymnasiumPufferEnv(env, buffers=buffers, action_masks=action_masks)
+    return GymnasiumPufferEnv(env, buffers=buffers, action_masks=action_masks, costs=costs)
 
 
 @dataclass(frozen=True)
@@ -64,12 +68,14 @@ class GymnasiumEnvCreator:
 
     Vectorizers call it (with ``buffers=`` when they own the buffers) in each worker. With
     ``action_masks`` every env declares the ``action_masks`` extra field (filled from
-    ``info["action_mask"]``), which every backend then carries.
+    ``info["action_mask"]``), which every backend then carries; with ``costs`` the
+    ``costs`` field (filled from ``info["cost"]``).
     """
 
     env_id: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     action_masks: bool = False
+    costs: bool = False
 
     def __call__(self, buffers: EnvBuffers | None = None, **overrides: Any) -> GymnasiumPufferEnv:
         """Build one wrapped env; ``overrides`` update the stored keyword arguments."""
@@ -77,12 +83,13 @@ class GymnasiumEnvCreator:
             self.env_id,
             buffers=buffers,
             action_masks=self.action_masks,
+            costs=self.costs,
             **{**self.kwargs, **overrides},
         )
 
 
 def gymnasium_env_creator(
-    env_id: str, *, action_masks: bool = False, **kwargs: Any
+    env_id: str, *, action_masks: bool = False, costs: bool = False, **kwargs: Any
 ) -> GymnasiumEnvCreator:
     """A picklable factory for the Gymnasium id ``env_id`` (for vectorizers and ``check_env``).
 
@@ -93,4 +100,4 @@ def gymnasium_env_creator(
         raise APIUsageError(
             f"{env_id!r} is not a Gymnasium id; gymnasium.pprint_registry() lists them"
         )
-    return GymnasiumEnvCreator(env_id, dict(kwargs), action_masks)
+    return GymnasiumEnvCreator(env_id, dict(kwargs), action_masks, costs)

@@ -32,7 +32,7 @@ from fugu.core.actions import ActionLayout, ActionLeaf
 from fugu.core.env import EnvBuffers, Infos, PufferEnv, StepResult
 from fugu.core.errors import APIUsageError, EnvContractError
 from fugu.core.flatten import Leaf, SpaceLayout
-from fugu.core.schema import Field, action_masks_field, num_logits
+from fugu.core.schema import COSTS, Field, action_masks_field, num_logits
 
 __all__ = [
     "ActionLayout",
@@ -86,6 +86,10 @@ class GymnasiumPufferEnv(PufferEnv):
             (the common Gymnasium convention, e.g. ``Taxi-v4``) of every reset and step; on an
             autoreset step it holds the new episode's mask. A step whose info has no mask
             allows every action. Needs a Discrete or MultiDiscrete action space.
+        costs: Declare the ``costs`` extra field (:data:`fugu.core.schema.COSTS`, float32
+            ``[1]``) and fill it from ``info["cost"]`` of every step (0 when absent), the
+            Safety-Gymnasium convention; the episode's summed cost is reported as
+            ``episode_cost`` in the infos.
 
     Example:
         >>> env = GymnasiumPufferEnv.from_id("Taxi-v4", action_masks=True)
@@ -107,6 +111,7 @@ class GymnasiumPufferEnv(PufferEnv):
         buffers: EnvBuffers | None = None,
         *,
         action_masks: bool = False,
+        costs: bool = False,
     ) -> None:
         if not isinstance(env, gymnasium.Env):
             if not callable(env):
@@ -123,6 +128,8 @@ class GymnasiumPufferEnv(PufferEnv):
         extra_fields: tuple[Field, ...] = ()
         if action_masks:
             extra_fields = (action_masks_field(num_logits(self.action_layout.single_action_space)),)
+        if costs:
+            extra_fields = (*extra_fields, COSTS)
         super().__init__(
             self.observation_layout.row_space(),
             self.action_layout.single_action_space,
@@ -131,6 +138,8 @@ class GymnasiumPufferEnv(PufferEnv):
             extra_fields,
         )
         self._mask_row = self.extras["action_masks"][0] if action_masks else None
+        self._costs = self.extras["costs"] if costs else None
+        self._episode_cost = 0.0
         self.render_mode = getattr(env, "render_mode", None)
         self._write_obs = self.observation_layout.writer(self.observations[0])
         self._write_final = self.observation_layout.writer(self.final_observations[0])
@@ -149,6 +158,7 @@ class GymnasiumPufferEnv(PufferEnv):
         *,
         buffers: EnvBuffers | None = None,
         action_masks: bool = False,
+        costs: bool = False,
         **kwargs: Any,
     ) -> GymnasiumPufferEnv:
         """Build the Gymnasium env ``env_id`` with ``gymnasium.make(env_id, **kwargs)`` and wrap it.
@@ -159,7 +169,12 @@ class GymnasiumPufferEnv(PufferEnv):
             ((1,), dtype('float32'))
             >>> env.close()
         """
-        return cls(gymnasium.make(env_id, **kwargs), buffers=buffers, action_masks=action_masks)
+        return cls(
+            gymnasium.make(env_id, **kwargs),
+            buffers=buffers,
+            action_masks=action_masks,
+            costs=costs,
+        )
 
     def reset(self, seed: int | Sequence[int] | None = None) -> tuple[np.ndarray, Infos]:
         """Reset the env (seeded with ``seed``, or its first element) and return the views."""
@@ -177,6 +192,9 @@ class GymnasiumPufferEnv(PufferEnv):
         self.masks[0] = True
         self._episode_return = 0.0
         self._episode_length = 0
+        self._episode_cost = 0.0
+        if self._costs is not None:
+            self._costs[0] = 0.0
         return self.observations, []
 
     def step(self, actions: np.ndarray) -> StepResult:
@@ -192,8 +210,16 @@ class GymnasiumPufferEnv(PufferEnv):
         self.rewards[0] = reward
         self.terminals[0] = terminated
         self.truncations[0] = truncated
+        if self._costs is not None:
+            cost = float(info.get("cost", 0.0))
+            self._costs[0] = cost
+            self._episode_cost += cost
         if terminated or truncated:
             infos = [episode_info(self._episode_return, self._episode_length, info)]
+            if self._costs is not None:
+                infos[0]["episode_cost"] = self._episode_cost
+                infos[0].pop("cost", None)
+                self._episode_cost = 0.0
             self._episode_return = 0.0
             self._episode_length = 0
             if self._plain_obs:

@@ -40,6 +40,8 @@ _BUILTIN: dict[str, str] = {
     "hazard-nav-v1": "fugu.envs.hazard_nav:HazardNav",
     "deep-sea-v1": "fugu.envs.deep_sea:DeepSea",
     "simple-spread-v1": "fugu.envs.simple_spread:SimpleSpread",
+    "safe-hopper-velocity-v1": "fugu.bridges.safe_velocity:safe_hopper_velocity",
+    "safe-halfcheetah-velocity-v1": "fugu.bridges.safe_velocity:safe_halfcheetah_velocity",
 }
 
 

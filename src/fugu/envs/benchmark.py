@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from fugu.core.errors import missing_dependency
-from fugu.core.registry import make, registered_ids
+from fugu.core.registry import default_registry, make, registered_ids
 
 __all__ = [
     "DEFAULT_SIZES",
@@ -40,6 +40,22 @@ __all__ = [
 
 DEFAULT_SIZES = (1, 8, 64, 1024, 4096)
 _NUM_ACTION_BATCHES = 64
+
+
+def native_ids() -> list[str]:
+    """The registered ids of native (vectorized, ``num_envs``-row) envs, the ones measured by
+    default; the Gymnasium-built ids (``safe-*-velocity``) are one-row envs."""
+    import inspect
+
+    ids = []
+    for env_id in registered_ids():
+        try:
+            parameters = inspect.signature(default_registry.spec(env_id).load()).parameters
+        except (TypeError, ValueError):
+            continue
+        if "num_envs" in parameters:
+            ids.append(env_id)
+    return ids
 
 
 def _time(step: Callable[[int], None], rows: int, seconds: float, repeats: int) -> float:
@@ -245,7 +261,7 @@ def run_suite(
         seconds: Minimum duration of each timed repeat.
         repeats: Timed repeats per measurement (median reported).
     """
-    ids = list(env_ids) if env_ids is not None else registered_ids()
+    ids = list(env_ids) if env_ids is not None else native_ids()
     kwargs: dict[str, Any] = {"seconds": seconds, "repeats": repeats}
     for env_id in ids:
         for n in sizes:

@@ -64,6 +64,10 @@ class ActionDistribution:
         """The most likely action per row (for deterministic evaluation)."""
         raise NotImplementedError
 
+    def kl(self, params: DistParams, other: DistParams) -> Tensor:
+        """``[B]`` KL divergences ``KL(params || other)`` (trust-region methods)."""
+        raise NotImplementedError
+
 
 class CategoricalDistribution(ActionDistribution):
     """Discrete(n): one categorical per row.
@@ -106,6 +110,10 @@ class CategoricalDistribution(ActionDistribution):
     def mode(self, params: DistParams) -> Tensor:
         """Argmax action per row."""
         return _logits(params).argmax(dim=-1)
+
+    def kl(self, params: DistParams, other: DistParams) -> Tensor:
+        """``[B]`` ``KL(params || other)`` (actions impossible under ``params`` add nothing)."""
+        return _categorical_kl(_logits(params), _logits(other))
 
 
 class MultiCategoricalDistribution(ActionDistribution):
@@ -158,6 +166,11 @@ class MultiCategoricalDistribution(ActionDistribution):
         """Argmax per component."""
         return torch.stack([p.argmax(dim=-1) for p in self._split(_logits(params))], dim=-1)
 
+    def kl(self, params: DistParams, other: DistParams) -> Tensor:
+        """``[B]`` KL divergences, summed over components."""
+        pairs = zip(self._split(_logits(params)), self._split(_logits(other)))
+        return sum(_categorical_kl(p, q) for p, q in pairs)  # type: ignore[return-value]
+
 
 class GaussianDistribution(ActionDistribution):
     """Box: diagonal Gaussian with a state-independent log standard deviation.
@@ -193,6 +206,22 @@ class GaussianDistribution(ActionDistribution):
     def mode(self, params: DistParams) -> Tensor:
         """The mean."""
         return _gaussian(params)[0].reshape(-1, *self.action_shape)
+
+    def kl(self, params: DistParams, other: DistParams) -> Tensor:
+        """``[B]`` KL divergences of diagonal Gaussians, summed over action dims."""
+        mean_p, log_std_p = _gaussian(params)
+        mean_q, log_std_q = _gaussian(other)
+        var_p, var_q = torch.exp(2.0 * log_std_p), torch.exp(2.0 * log_std_q)
+        per_dim = log_std_q - log_std_p + (var_p + (mean_p - mean_q) ** 2) / (2.0 * var_q) - 0.5
+        return per_dim.sum(dim=-1)
+
+
+def _categorical_kl(logits_p: Tensor, logits_q: Tensor) -> Tensor:
+    logp = torch.log_softmax(logits_p, dim=-1)
+    logq = torch.log_softmax(logits_q, dim=-1)
+    p = logp.exp()
+    terms = torch.where(p > 0, p * (logp - logq), torch.zeros_like(p))
+    return terms.sum(dim=-1)
 
 
 def _logits(params: DistParams) -> Tensor:

@@ -13,7 +13,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["credit_to_live_steps", "gae", "next_values_from", "running_returns", "vtrace"]
+__all__ = [
+    "credit_to_live_steps",
+    "episode_sums",
+    "gae",
+    "next_values_from",
+    "running_returns",
+    "vtrace",
+]
 
 
 def next_values_from(
@@ -270,3 +277,40 @@ def running_returns(
         returns[t] = carry
         carry = torch.where(dones[t], torch.zeros_like(carry), carry)
     return returns, carry
+
+
+def episode_sums(
+    values: Tensor, dones: Tensor, initial: Tensor, masks: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """Undiscounted per-episode sums of ``[T, N]`` values (e.g. costs), carried across rollouts.
+
+    Args:
+        values: ``[T, N]`` per-step values.
+        dones: ``[T, N]`` bool, the step ended its row's episode.
+        initial: ``[N]`` the running sums carried from the previous rollout.
+        masks: Optional ``[T, N]`` bool live steps (non-live ones add nothing).
+
+    Returns:
+        ``(sums of the episodes that ended, in finishing order (by step, then row) [K],
+        the running sums to carry [N])``, both float64.
+
+    Example:
+        >>> c = torch.ones(3, 2)
+        >>> d = torch.tensor([[False, True], [False, False], [True, False]])
+        >>> ended, carry = episode_sums(c, d, torch.zeros(2, dtype=torch.float64))
+        >>> ended.tolist(), carry.tolist()
+        ([1.0, 3.0], [0.0, 2.0])
+    """
+    carry = initial.to(torch.float64).clone()
+    ended = []
+    for t in range(values.shape[0]):
+        step = values[t].double()
+        if masks is not None:
+            step = torch.where(masks[t], step, torch.zeros_like(step))
+        carry += step
+        done = dones[t]
+        if bool(done.any()):
+            ended.append(carry[done])
+            carry = torch.where(done, torch.zeros_like(carry), carry)
+    out = torch.cat(ended) if ended else carry.new_zeros(0)
+    return out, carry

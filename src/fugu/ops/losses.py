@@ -9,6 +9,8 @@ __all__ = [
     "approx_kl",
     "clip_fraction",
     "explained_variance",
+    "masked_center",
+    "masked_standardize",
     "normalize_advantages",
     "ppo_policy_loss",
     "ppo_value_loss",
@@ -100,3 +102,24 @@ def explained_variance(values: Tensor, returns: Tensor) -> Tensor:
     """
     var = returns.var()
     return 1.0 - (returns - values).var() / var
+
+
+def masked_standardize(values: Tensor, masks: Tensor | None) -> Tensor:
+    """``values`` standardised (mean 0, std 1) over the live entries (``masks`` true; every
+    entry when ``None``)."""
+    if masks is None or bool(masks.all()):
+        return (values - values.mean()) / (values.std() + 1e-8)
+    live = values[masks]
+    return (values - live.mean()) / (live.std() + 1e-8)
+
+
+def masked_center(values: Tensor, masks: Tensor | None) -> Tensor:
+    """``values`` minus their mean over the live entries.
+
+    Example:
+        >>> masked_center(torch.tensor([1.0, 3.0, 9.0]), torch.tensor([True, True, False]))
+        tensor([-1.,  1.,  7.])
+    """
+    if masks is None or bool(masks.all()):
+        return values - values.mean()
+    return values - values[masks].mean()

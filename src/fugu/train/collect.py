@@ -87,6 +87,8 @@ class Collector:
         self.num_stored = stored
         env_fields = env_extra_fields(env)
         wanted = dict(algo.storage_fields(env_fields))
+        if "costs" in env_fields:  # every learner's rollouts carry the env's costs (env/cost)
+            wanted.setdefault("costs", env_fields["costs"])
         fields: dict[str, Field] = rollout_fields(
             env.single_observation_space, env.single_action_space
         )

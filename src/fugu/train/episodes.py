@@ -125,7 +125,8 @@ class EpisodeTracker:
         >>> tracker = EpisodeTracker(2, window=10)
         >>> rewards = torch.ones(3, 2)
         >>> dones = torch.tensor([[False, True], [False, False], [True, True]])
-        >>> tracker.add_rollout(rewards, dones)
+        >>> tracker.add_rollout(rewards, dones)  # episodes that ended
+        3
         >>> list(tracker.returns), list(tracker.lengths)
         ([1.0, 3.0, 2.0], [1.0, 3.0, 2.0])
     """
@@ -138,8 +139,10 @@ class EpisodeTracker:
         self._out_returns = np.empty(0, np.float64)
         self._out_lengths = np.empty(0, np.int64)
 
-    def add_rollout(self, rewards: Tensor, dones: Tensor, columns: slice | None = None) -> None:
-        """Account for ``[T, n]`` rewards and done flags of rows ``columns`` (default all)."""
+    def add_rollout(self, rewards: Tensor, dones: Tensor, columns: slice | None = None) -> int:
+        """Account for ``[T, n]`` rewards and done flags of rows ``columns`` (default all);
+        returns how many episodes ended (the newest ones in :attr:`returns`, at most the
+        window). Costs are tracked by a second tracker fed the ``[T, n]`` costs."""
         cols = slice(None) if columns is None else columns
         reward = rewards.detach().cpu().numpy()
         done = dones.detach().cpu().numpy()
@@ -158,6 +161,7 @@ class EpisodeTracker:
         keep = max(count - (self.returns.maxlen or count), 0)
         self.returns.extend(self._out_returns[keep:count].tolist())
         self.lengths.extend(self._out_lengths[keep:count].astype(np.float64).tolist())
+        return int(count)
 
     def mean_return(self, last: int | None = None) -> float:
         """Mean return of the last ``last`` (default: all kept) episodes; NaN before any."""

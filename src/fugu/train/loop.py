@@ -60,6 +60,9 @@ class Trainer:
         global_step: Env steps collected so far, summed over stored rows (offline: samples).
         epoch: Completed epochs (collection + update).
         episodes: The exact returns and lengths of the most recent episodes.
+        episode_costs: For envs that declare ``costs``: the summed cost of the most recent
+            episodes (in its ``returns``); ``env/cost`` is the mean over the episodes that
+            ended in an epoch, ``env/cost_window`` over the window.
     """
 
     def __init__(
@@ -97,7 +100,8 @@ class Trainer:
             config.double_buffer,
             policy_map,
             store_next_observations=self.collection == "replay"
-            or hooks_need_next_observations(self.reward_hooks),
+            or hooks_need_next_observations(self.reward_hooks)
+            or bool(getattr(algo, "needs_next_observations", False)),
         )
         self.num_stored = self.collector.num_stored
         self.replay: ReplayBuffer | None = None
@@ -124,6 +128,11 @@ class Trainer:
         self.global_step = 0
         self.epoch = 0
         self.episodes = EpisodeTracker(self.num_stored, config.episode_window)
+        # Envs that declare ``costs``: each episode's summed cost, tracked like its return.
+        self.episode_costs: EpisodeTracker | None = None
+        if "costs" in self.collector.storage.fields:
+            self.episode_costs = EpisodeTracker(self.num_stored, config.episode_window)
+        self._epoch_costs: list[float] = []
         for shard, seed in zip(self.shards, shard_seeds(envs, config.seed)):
             shard.env.reset(seed=seed)
         self.collector.reset_states()
@@ -160,7 +169,12 @@ class Trainer:
         self._reset_to_seeds()
         storage = self.collector.collect()
         tensors = storage.tensors
-        self.episodes.add_rollout(tensors["rewards"], tensors["terminals"] | tensors["truncations"])
+        dones = tensors["terminals"] | tensors["truncations"]
+        self.episodes.add_rollout(tensors["rewards"], dones)
+        if self.episode_costs is not None:
+            ended = self.episode_costs.add_rollout(tensors["costs"], dones)
+            if ended:
+                self._epoch_costs.extend(list(self.episode_costs.returns)[-ended:])
         self.global_step += self.batch_size
         return storage.batch()
 
@@ -239,6 +253,11 @@ class Trainer:
         metrics["train/progress"] = self.progress
         if self.episodes.returns:
             metrics["env/mean_return_window"] = self.mean_return
+        if self._epoch_costs:  # mean summed cost of the episodes that ended this epoch
+            metrics["env/cost"] = sum(self._epoch_costs) / len(self._epoch_costs)
+            self._epoch_costs = []
+        if self.episode_costs is not None and self.episode_costs.returns:
+            metrics["env/cost_window"] = self.episode_costs.mean_return()
         return metrics
 
     def _env_metrics(self) -> dict[str, float]:
@@ -285,6 +304,8 @@ class Trainer:
             "collector": self.collector.state_dict(),
             "episodes": self.episodes.state_dict(),
         }
+        if self.episode_costs is not None:
+            state["episode_costs"] = self.episode_costs.state_dict()
         settings = self.replay_settings
         if self.replay is not None and settings is not None and settings.checkpoint_replay:
             state["replay"] = self.replay.state_dict()
@@ -316,6 +337,8 @@ class Trainer:
                 env.set_state(env_state)  # type: ignore[attr-defined]
         self.collector.load_state_dict(state["collector"])
         self.episodes.load_state_dict(state["episodes"])
+        if self.episode_costs is not None and "episode_costs" in state:
+            self.episode_costs.load_state_dict(state["episode_costs"])
         if self.replay is not None and "replay" in state:
             self.replay.load_state_dict(state["replay"])
         for hook, hook_state in zip(self.reward_hooks, state.get("reward_hooks", [])):
