@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "selfplay": ("fugu.cli.selfplay", "train by self-play against an Elo-rated pool and bots"),
     "match": ("fugu.cli.match", "two agents or bots head to head: W/D/L, Wilson intervals, Elo"),
     "play": ("fugu.cli.play", "play connect4 against a checkpoint or a bot in the terminal"),
+    "collect": (
+        "fugu.cli.collect",
+        "record a trajectory dataset from checkpoints, a random policy or a noisy mixture",
+    ),
 }
 
 
