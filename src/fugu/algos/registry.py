@@ -44,6 +44,8 @@ _BUILTIN: dict[str, str] = {
     "sac": "fugu.algos.sac:SAC",
     "td3": "fugu.algos.td3:TD3",
     "ppo_rnd": "fugu.algos.ppo_rnd:PPORND",
+    "dt": "fugu.algos.dt:DT",
+    "bc": "fugu.algos.bc:BC",
 }
 _registry: dict[str, Any] = dict(_BUILTIN)
 _discovered = False

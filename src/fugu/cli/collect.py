@@ -136,9 +136,7 @@ def run(args: argparse.Namespace) -> int:
             action_space=first.action_space,
             extras=list(first.extras),
             composition={
-                "sources": [
-                    {**p.metadata.composition["sources"][0], **_returns(p)} for p in parts
-                ]
+                "sources": [{**p.metadata.composition["sources"][0], **_returns(p)} for p in parts]
             },
         )
         dataset = TrajectoryDataset.concatenate(parts, metadata)

@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -84,7 +85,7 @@ def returns_to_go(
         ends = np.repeat(starts[1:], np.diff(starts))
         return suffix[:-1] - suffix[ends]
     out = np.empty_like(rewards)
-    for lo, hi in zip(starts[:-1], starts[1:]):
+    for lo, hi in itertools.pairwise(starts):
         running = 0.0
         for t in range(hi - 1, lo - 1, -1):
             running = rewards[t] + gamma * running
@@ -348,9 +349,7 @@ class TrajectoryDataset:
         starts = np.asarray(self.episode_starts)
         lengths = self.episode_lengths[indices]
         rows = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in indices])
-        arrays = {
-            n: np.asarray(a)[rows] for n, a in self.arrays.items() if n not in _INDEX_FIELDS
-        }
+        arrays = {n: np.asarray(a)[rows] for n, a in self.arrays.items() if n not in _INDEX_FIELDS}
         arrays["final_observations"] = np.asarray(self.arrays["final_observations"])[indices]
         arrays["episode_starts"] = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         return TrajectoryDataset(arrays, DatasetMetadata(**asdict(self.metadata)))
@@ -359,7 +358,7 @@ class TrajectoryDataset:
         """The best ``fraction`` of episodes by return (at least one): %BC's training set."""
         if not 0.0 < fraction <= 1.0:
             raise APIUsageError(f"fraction must be in (0, 1], got {fraction}")
-        count = max(1, int(round(fraction * self.num_episodes)))
+        count = max(1, round(fraction * self.num_episodes))
         order = np.argsort(-self.episode_returns, kind="stable")[:count]
         return self.select_episodes(np.sort(order))
 

@@ -9,10 +9,9 @@ episode's first step; a window shorter than ``context_length`` is left-padded wi
 Example:
     >>> import numpy as np
     >>> from fugu.data.dataset import TrajectoryDataset
-    >>> data = TrajectoryDataset.from_episodes([
-    ...     {"observations": np.arange(3.0)[:, None], "actions": np.zeros(3), "rewards": np.ones(3)},
-    ...     {"observations": np.arange(2.0)[:, None], "actions": np.zeros(2), "rewards": np.ones(2)},
-    ... ])
+    >>> def episode(n):
+    ...     return {"observations": np.zeros((n, 1)), "actions": np.zeros(n), "rewards": np.ones(n)}
+    >>> data = TrajectoryDataset.from_episodes([episode(3), episode(2)])
     >>> w = sample_windows(data, 4, 3, np.random.default_rng(0))
     >>> w["observations"].shape, w["masks"].shape, w["returns_to_go"].dtype
     ((4, 3, 1), (4, 3), dtype('float32'))
@@ -72,9 +71,7 @@ def sample_windows(
     if batch_size < 1 or context_length < 1:
         raise APIUsageError("batch_size and context_length must be >= 1")
     ends = generator.integers(0, dataset.num_transitions, size=batch_size)
-    index, valid = window_indices(
-        dataset.episode_starts, dataset.episode_ids, ends, context_length
-    )
+    index, valid = window_indices(dataset.episode_starts, dataset.episode_ids, ends, context_length)
     out: dict[str, np.ndarray] = {}
     for name in ("observations", "actions", "rewards", *extras):
         out[name] = _gather(dataset[name], index, valid)

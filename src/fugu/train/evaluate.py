@@ -177,6 +177,7 @@ def _play(
     recording = render
     state = actor.initial_state(rows)
     bounds = action_bounds(env.single_action_space)
+    observe = getattr(actor, "observe_rewards", None)
     if recording:
         frames.append(np.asarray(env.render(0), dtype=np.uint8).copy())
     for _ in range(max_steps):
@@ -188,6 +189,8 @@ def _play(
         obs, rewards, terminals, truncations, infos = env.step(
             actions.numpy().astype(env.actions.dtype, copy=False)
         )
+        if observe is not None:  # a return-conditioned actor counts down its return to go
+            state = observe(torch.as_tensor(rewards, device=device), state)
         result.add_infos(infos)
         returns_so_far += rewards
         lengths_so_far += 1

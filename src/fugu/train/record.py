@@ -93,7 +93,7 @@ def record_dataset(
     device = torch.device(getattr(actor, "device", None) or "cpu")
     state = actor.initial_state(rows) if actor is not None else None
     bounds = action_bounds(space)
-    modules = actor.modules().values() if hasattr(actor, "modules") else []
+    modules = actor.modules().values() if actor is not None and hasattr(actor, "modules") else []
     for module in modules:
         module.eval()
     masks_now = extras_np.get("action_masks")
@@ -129,7 +129,7 @@ def record_dataset(
             step_extras,
         )
         done = np.logical_or(terminals, truncations)
-        if state is not None and done.any():
+        if actor is not None and state is not None and done.any():
             state = actor.reset_state(state, torch.as_tensor(done, device=device))
         if finished and on_progress is not None:
             on_progress(min(recorder.num_episodes, episodes), episodes)
