@@ -12,7 +12,7 @@ Example:
     >>> rec = EpisodeRecorder(num_rows=2)
     >>> for t in range(3):
     ...     done = np.array([t == 1, t == 2])
-    ...     rec.add(np.full((2, 1), t, np.float32), np.zeros(2, np.int64), np.ones(2, np.float32),
+    ...     _ = rec.add(np.full((2, 1), t, np.float32), np.zeros(2, np.int64), np.ones(2),
     ...             done, np.zeros(2, bool), np.full((2, 1), 9, np.float32))
     >>> rec.num_episodes, rec.dataset().episode_lengths.tolist()
     (2, [2, 3])
