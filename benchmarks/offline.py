@@ -72,6 +72,8 @@ def collect(env_id: str, run_dir: Path, episodes: int) -> tuple[TrajectoryDatase
             )  # fmt: skip
             parts.append(part)
             behaviour[name] = float(part.episode_returns.mean())
+            if actor is not None:  # the same policy played as the learners are: its mode
+                behaviour[f"{name}_deterministic"] = evaluate(env_id, actor, 10)
     finally:
         env.close()
     meta = DatasetMetadata(
@@ -81,7 +83,7 @@ def collect(env_id: str, run_dir: Path, episodes: int) -> tuple[TrajectoryDatase
         action_space=parts[0].metadata.action_space,
         extras=list(parts[0].metadata.extras),
         composition={"sources": [{"policy": k, "episodes": episodes, "return_mean": v}
-                                 for k, v in behaviour.items()]},
+                                 for k, v in behaviour.items() if "_" not in k]},
     )  # fmt: skip
     return TrajectoryDataset.concatenate(parts, meta), behaviour
 
@@ -140,16 +142,28 @@ def main() -> None:
     parser.add_argument("--envs", nargs="+", default=list(ENVS))
     parser.add_argument("--episodes", type=int, default=25, help="episodes per source")
     parser.add_argument("--dt-updates", type=int, default=500)
+    parser.add_argument("--dt-context-length", type=int, default=20)
     parser.add_argument("--bc-updates", type=int, default=1000)
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--rtg-points", type=int, default=6)
     parser.add_argument("--plot", default="docs/img/dt-rtg.png")
+    parser.add_argument(
+        "--curves-from", metavar="JSONL", help="also plot the rtg_curve lines of an earlier run"
+    )
+    parser.add_argument("--no-io", action="store_true", help="skip the dataset I/O measurement")
     args = parser.parse_args()
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    io_speed(out / "io")
+    if not args.no_io:
+        io_speed(out / "io")
     curves: dict[str, tuple[list[float], list[float], float]] = {}
+    if args.curves_from:
+        for line in Path(args.curves_from).read_text().splitlines():
+            record = json.loads(line)
+            if record.get("measure") == "rtg_curve":
+                targets = record["targets"]
+                curves[record["env"]] = (targets, record["achieved"], max(targets))
     for env_id in args.envs:
         run_dir = out / f"ppo-{env_id}"
         if not (run_dir / "summary.json").is_file():
@@ -164,7 +178,12 @@ def main() -> None:
         obs_space, act_space = data.spaces()
         results: dict[str, float] = {}
         torch.manual_seed(0)
-        dt = DT.build(DTConfig(seed=0), obs_space, act_space, PolicyConfig())
+        dt = DT.build(
+            DTConfig(context_length=args.dt_context_length, seed=0),
+            obs_space,
+            act_space,
+            PolicyConfig(),
+        )
         seconds = fit(dt, data, args.dt_updates)
         tokens = args.dt_updates * dt.config.batch_size * dt.config.context_length * 3
         emit(env=env_id, measure="dt_train", updates=args.dt_updates, seconds=seconds,

@@ -120,6 +120,8 @@ def evaluate_policy(
 
     Only live rows (``masks``) act, and the env's declared fields (``action_masks``...) reach
     the actor, so a masked agent never plays an illegal move.
+    An actor with ``observe_rewards(rewards, state) -> state`` (a return-conditioned one, such
+    as the Decision Transformer) is given every step's rewards.
 
     Args:
         env: A :class:`~fugu.core.env.PufferEnv` (``reset``/``step``; ``render(row)`` when
