@@ -36,7 +36,7 @@ from fugu.train.run import train
 
 ENVS: dict[str, dict[str, Any]] = {
     "cartpole-v1": {"train.total_timesteps": 400_000, "checkpoint.interval": 6},
-    "pendulum-v1": {"train.total_timesteps": 500_000, "checkpoint.interval": 15},
+    "pendulum-v1": {"train.total_timesteps": 300_000, "checkpoint.interval": 10},
     "hazard-nav-v1": {"train.total_timesteps": 300_000, "checkpoint.interval": 8},
 }
 
@@ -167,7 +167,11 @@ def main() -> None:
     for env_id in args.envs:
         run_dir = out / f"ppo-{env_id}"
         if not (run_dir / "summary.json").is_file():
-            overrides = {**ENVS.get(env_id, {}), "train.stop_on_solve": False}
+            overrides = {
+                **ENVS.get(env_id, {}),
+                "train.stop_on_solve": False,
+                "checkpoint.keep_last": 1000,  # early and mid checkpoints stay
+            }
             config = ExperimentConfig.from_preset(env_id, overrides)
             start = time.perf_counter()
             train(config, run_dir=run_dir, quiet=True)
