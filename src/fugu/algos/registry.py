@@ -50,6 +50,8 @@ _BUILTIN: dict[str, str] = {
     "ippo": "fugu.algos.mappo:IPPO",
     "ppo_lag": "fugu.algos.ppo_lag:PPOLag",
     "cpo": "fugu.algos.cpo:CPO",
+    "dt": "fugu.algos.dt:DT",
+    "bc": "fugu.algos.bc:BC",
 }
 _registry: dict[str, Any] = dict(_BUILTIN)
 _discovered = False

@@ -37,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line")
     parser.add_argument("--device", default="cpu", help="torch device (cpu)")
     parser.add_argument(
+        "--target-return",
+        type=float,
+        metavar="R",
+        help="the return a return-conditioned agent (dt) is asked for in each episode",
+    )
+    parser.add_argument(
         "--env-kwargs",
         metavar="JSON",
         help="override the env's constructor arguments recorded in the checkpoint",
@@ -120,6 +126,13 @@ def run(args: argparse.Namespace) -> int:
             algo, _ = load_algorithm(
                 path, env.single_observation_space, env.single_action_space, args.device
             )
+            if args.target_return is not None:
+                set_target = getattr(algo, "set_target_return", None)
+                if set_target is None:
+                    raise FuguError(
+                        f"--target-return: {config.algo} is not return-conditioned (dt is)"
+                    )
+                set_target(args.target_return)
             result = evaluate_policy(
                 env,
                 algo,
@@ -150,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
         "video": None if video is None else str(video),
         "env_stats": result.info_means,
     }
+    if args.target_return is not None:
+        report["target_return"] = args.target_return
     if args.json:
         print(json.dumps(report))
     else:

@@ -33,6 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "play": ("fugu.cli.play", "play connect4 against a checkpoint or a bot in the terminal"),
     "serve": ("fugu.cli.serve", "serve a vec env over gRPC for remote rollouts"),
     "llm": ("fugu.cli.llm", "tiny language-model policies: SFT, GRPO/DAPO, reward models"),
+    "collect": (
+        "fugu.cli.collect",
+        "record a trajectory dataset from checkpoints, a random policy or a noisy mixture",
+    ),
 }
 
 

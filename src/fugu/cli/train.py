@@ -42,6 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--preset", metavar="FILE", help="a TOML preset instead of the env's")
     parser.add_argument(
+        "--dataset",
+        metavar="PATH",
+        help="the dataset of an offline algorithm (dt, bc; written by fugu collect); same as "
+        "--ALGO.dataset PATH",
+    )
+    parser.add_argument(
         "--seed", type=int, help="shorthand for --train.seed N (and the algorithm's seed)"
     )
     parser.add_argument(
@@ -218,6 +224,15 @@ def build_config(args: argparse.Namespace) -> Any:
         resolve_key(flag, algo)  # unknown options: a message with the closest ones
     if args.algo is not None:
         overrides = ["--train.algo", args.algo, *overrides]
+    if getattr(args, "dataset", None) is not None:
+        from fugu.core.errors import APIUsageError
+
+        if "dataset" not in field_types(section_type(algo)):
+            raise APIUsageError(
+                f"--dataset: {algo} does not train on a dataset (offline algorithms do: "
+                "--algo dt, --algo bc)"
+            )
+        overrides += [f"--{algo}.dataset", str(args.dataset)]
     if args.resume is not None:
         _check_resume(args.resume)
         overrides += ["--checkpoint.resume", str(args.resume)]

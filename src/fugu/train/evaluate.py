@@ -120,6 +120,8 @@ def evaluate_policy(
 
     Only live rows (``masks``) act, and the env's declared fields (``action_masks``...) reach
     the actor, so a masked agent never plays an illegal move.
+    An actor with ``observe_rewards(rewards, state) -> state`` (a return-conditioned one, such
+    as the Decision Transformer) is given every step's rewards.
 
     Args:
         env: A :class:`~fugu.core.env.PufferEnv` (``reset``/``step``; ``render(row)`` when
@@ -177,6 +179,7 @@ def _play(
     recording = render
     state = actor.initial_state(rows)
     bounds = action_bounds(env.single_action_space)
+    observe = getattr(actor, "observe_rewards", None)
     if recording:
         frames.append(np.asarray(env.render(0), dtype=np.uint8).copy())
     for _ in range(max_steps):
@@ -188,6 +191,8 @@ def _play(
         obs, rewards, terminals, truncations, infos = env.step(
             actions.numpy().astype(env.actions.dtype, copy=False)
         )
+        if observe is not None:  # a return-conditioned actor counts down its return to go
+            state = observe(torch.as_tensor(rewards, device=device), state)
         result.add_infos(infos)
         returns_so_far += rewards
         lengths_so_far += 1
