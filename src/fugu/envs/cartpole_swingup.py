@@ -251,7 +251,9 @@ class CartPoleSwingup(NativeEnv):
         rail_y = height // 2
         draw.fill_rect(img, 0, rail_y, width, rail_y + 2, (0, 0, 0))
         cart_x = x * scale + width / 2.0
-        draw.fill_rect(img, int(cart_x - 30), rail_y - 15, int(cart_x + 30), rail_y + 15, (40, 40, 40))
+        draw.fill_rect(
+            img, int(cart_x - 30), rail_y - 15, int(cart_x + 30), rail_y + 15, (40, 40, 40)
+        )
         tip_x = cart_x + scale * math.sin(theta)
         tip_y = rail_y - scale * math.cos(theta)
         draw.draw_line(img, cart_x, rail_y, tip_x, tip_y, 6, (202, 152, 101))
