@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -62,7 +63,7 @@ class ProbabilisticEnsemble(nn.Module):
         sizes = [in_dim] + [hidden] * layers + [2 * out_dim]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
-        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        for a, b in itertools.pairwise(sizes):
             bound = 1.0 / math.sqrt(a)
             w = (torch.rand(members, a, b, generator=generator) * 2 - 1) * bound
             self.weights.append(nn.Parameter(w))
