@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "selfplay": ("fugu.cli.selfplay", "train by self-play against an Elo-rated pool and bots"),
     "match": ("fugu.cli.match", "two agents or bots head to head: W/D/L, Wilson intervals, Elo"),
     "play": ("fugu.cli.play", "play connect4 against a checkpoint or a bot in the terminal"),
+    "plan": ("fugu.cli.plan", "model predictive control (CEM/RS/MPPI, true env or PETS), sweeps"),
 }
 
 
