@@ -198,6 +198,7 @@ def plot_sweep(rows: list[dict[str, Any]], path: str, title: str) -> None:
     horizons = [r["horizon"] for r in rows]
     ax.plot(horizons, [r["return"] for r in rows], marker="o")
     ax.set_xscale("log")
+    ax.minorticks_off()
     ax.set_xticks(horizons)
     ax.set_xticklabels([str(h) for h in horizons])
     ax.set_xlabel("planning horizon (steps)")
