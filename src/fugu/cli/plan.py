@@ -54,10 +54,9 @@ def _episode_steps(env: Any) -> int:
 
 
 def _make(args: argparse.Namespace) -> Any:
-    import fugu
-
     from gymnasium import spaces
 
+    import fugu
     from fugu.core.errors import APIUsageError
 
     env = fugu.make(args.env, num_envs=1, seed=args.seed)

@@ -23,6 +23,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from fugu.core.errors import APIUsageError
@@ -42,7 +44,8 @@ def make_copies(source: NativeEnv, population: int) -> NativeEnv:
     """
     if source.agents_per_env != 1:
         raise APIUsageError("planning with the true env needs a single-agent native env")
-    copies = type(source)(num_envs=int(population), seed=0)
+    factory: Any = type(source)  # native env constructors share the (num_envs, seed=) convention
+    copies: NativeEnv = factory(num_envs=int(population), seed=0)
     copies.reset()
     return copies
 
