@@ -122,7 +122,8 @@ def _result(name: str, log: list[tuple[int, float, float]], reached: bool, **ext
 
 def pets_run(env_id: str, max_steps: int, max_wall: float, seed: int) -> None:
     """PETS/CEM until the threshold or a budget."""
-    env = fugu.make(env_id, num_envs=1, seed=seed)
+    native = env_id in fugu.registered_ids()
+    env = fugu.make(env_id, num_envs=1, seed=seed) if native else fugu.make(env_id)
     env.reset(seed=seed)
     space = env.single_action_space
     p = PETS_PLAN
@@ -169,7 +170,7 @@ def sac_run(max_steps: int, max_wall: float, seed: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", choices=("planner", "threshold"), default=None)
+    parser.add_argument("--only", choices=("planner", "threshold", "pets-gym"), default=None)
     parser.add_argument("--plan-steps", type=int, default=10)
     parser.add_argument("--max-steps", type=int, default=1200, help="PETS step budget")
     parser.add_argument("--sac-steps", type=int, default=8000, help="SAC step budget")
@@ -182,6 +183,8 @@ def main() -> None:
     if args.only in (None, "threshold"):
         pets_run("pendulum-v1", args.max_steps, args.max_wall, args.seed)
         sac_run(args.sac_steps, args.max_wall, args.seed)
+        pets_run("Pendulum-v1", args.max_steps, args.max_wall, args.seed)
+    if args.only == "pets-gym":
         pets_run("Pendulum-v1", args.max_steps, args.max_wall, args.seed)
 
 

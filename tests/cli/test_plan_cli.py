@@ -59,3 +59,14 @@ def test_plan_sweep_writes_png(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_plan_discrete_env_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "cartpole-v1", "--steps", "2", "--quiet"]) == 2
     assert "Box" in capsys.readouterr().err
+
+
+def test_plan_gymnasium_env_needs_pets(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "Pendulum-v1", "--steps", "2", "--quiet"]) == 2
+    assert "--model pets" in capsys.readouterr().err
+    argv = [
+        "plan", "Pendulum-v1", "--model", "pets", "--horizon", "3", "--population", "8",
+        "--iterations", "1", "--steps", "25", "--warmup", "20", "--fit-steps", "3", "--quiet",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    assert _last_json(capsys.readouterr().out)["fits"] == 1

@@ -104,7 +104,7 @@ def test_world_model_loss_decreases_on_a_fixed_batch() -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:5])
     assert set(metrics) >= {"world/recon", "world/reward", "world/kl_dyn", "world/kl_rep"}
 

@@ -59,7 +59,10 @@ def _make(args: argparse.Namespace) -> Any:
     import fugu
     from fugu.core.errors import APIUsageError
 
-    env = fugu.make(args.env, num_envs=1, seed=args.seed)
+    if args.env in fugu.registered_ids():
+        env = fugu.make(args.env, num_envs=1, seed=args.seed)
+    else:  # a Gymnasium id: one env, seeded by the reset below
+        env = fugu.make(args.env)
     if not isinstance(env.single_action_space, spaces.Box):
         env.close()
         raise APIUsageError(
