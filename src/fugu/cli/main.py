@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "fugu.cli.collect",
         "record a trajectory dataset from checkpoints, a random policy or a noisy mixture",
     ),
+    "plan": ("fugu.cli.plan", "model predictive control (CEM/RS/MPPI, true env or PETS), sweeps"),
 }
 
 

@@ -42,6 +42,7 @@ _BUILTIN: dict[str, str] = {
     "simple-spread-v1": "fugu.envs.simple_spread:SimpleSpread",
     "safe-hopper-velocity-v1": "fugu.bridges.safe_velocity:safe_hopper_velocity",
     "safe-halfcheetah-velocity-v1": "fugu.bridges.safe_velocity:safe_halfcheetah_velocity",
+    "cartpole-swingup-v1": "fugu.envs.cartpole_swingup:CartPoleSwingup",
 }
 
 
