@@ -115,6 +115,7 @@ _ALIAS_FLAGS = (
     "--device",
     "--num-steps",
     "--gamma",
+    "--shield",
 )
 
 

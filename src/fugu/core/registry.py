@@ -39,6 +39,7 @@ _BUILTIN: dict[str, str] = {
     "pointgoal-v1": "fugu.envs.pointgoal:PointGoal",
     "hazard-nav-v1": "fugu.envs.hazard_nav:HazardNav",
     "deep-sea-v1": "fugu.envs.deep_sea:DeepSea",
+    "water-tank-v1": "fugu.envs.water_tank:WaterTank",
 }
 
 
