@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "selfplay": ("fugu.cli.selfplay", "train by self-play against an Elo-rated pool and bots"),
     "match": ("fugu.cli.match", "two agents or bots head to head: W/D/L, Wilson intervals, Elo"),
     "play": ("fugu.cli.play", "play connect4 against a checkpoint or a bot in the terminal"),
+    "verify": ("fugu.cli.verify", "prove or refute properties of a policy: IBP, z3, Marabou"),
 }
 
 

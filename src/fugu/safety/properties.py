@@ -51,16 +51,21 @@ Example:
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomllib
 
 from fugu.core.errors import APIUsageError
 from fugu.safety.spec import PredicateSpec
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - python 3.10
+    import tomli as tomllib
 
 __all__ = [
     "PROPERTY_KINDS",
@@ -117,7 +122,8 @@ class Property:
     def contains(self, observations: np.ndarray) -> np.ndarray:
         """bool ``[rows]``: the observations (``[rows, obs_size]``) inside the box."""
         obs = np.asarray(observations, np.float64).reshape(len(observations), -1)
-        return (obs >= self.low).all(axis=1) & (obs <= self.high).all(axis=1)  # type: ignore[no-any-return]
+        inside = (obs >= self.low).all(axis=1) & (obs <= self.high).all(axis=1)
+        return np.asarray(inside, dtype=bool)
 
     def check_sizes(self, obs_size: int, num_outputs: int) -> None:
         """Raise :class:`PropertyError` unless the property fits a policy of these sizes."""

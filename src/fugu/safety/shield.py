@@ -111,6 +111,8 @@ class ShieldedVecEnv:
         self.extra_fields: Mapping[str, Field] = fields
         self.extras: Mapping[str, np.ndarray] = extras
         self._pending: slice | None = None
+        self._sent: slice | None = None
+        self._replaced = np.zeros(0, dtype=bool)
         self._counts = np.zeros(4, dtype=np.float64)  # interventions, unsafe, violations, steps
         self._totals = np.zeros(4, dtype=np.float64)
 
@@ -170,8 +172,7 @@ class ShieldedVecEnv:
         rows = slice(int(ids[0]), int(ids[-1]) + 1) if len(ids) else slice(0, 0)
         if len(ids) and (rows.stop - rows.start != len(ids)):
             raise APIUsageError("shields need backends whose batches are contiguous rows")
-        sent = getattr(self, "_sent", None)
-        if sent is not None and sent == rows:
+        if self._sent is not None and self._sent == rows:
             self._after_step(rows, self._replaced)
             self._sent = None
         else:

@@ -77,8 +77,8 @@ def water_tank_spec(
     such as ``max_steps``, are ignored). Action 1 (open) is the fallback of choice: a dead end
     never occurs inside the winning region."""
     m = int(min_switch_steps)
-    successors, safe = water_tank_game(capacity, inflow_low, inflow_high, outflow, m)
-    _, table = solve_safety_game(successors, safe)
+    successors, safe_states = water_tank_game(capacity, inflow_low, inflow_high, outflow, m)
+    table = solve_safety_game(successors, safe_states)[1]
 
     def encode(observations: np.ndarray) -> np.ndarray:
         level = np.clip(np.rint(observations[:, 0] * capacity), 0, capacity).astype(np.int64)
