@@ -150,8 +150,13 @@ def test_training_with_a_shield_logs_interventions_and_never_violates(tmp_path) 
 
     config = ExperimentConfig.from_dict(
         {
-            "env": {"id": "water-tank-v1", "num_envs": 8},
-            "train": {"total_timesteps": 2048, "num_steps": 64, "seed": 0},
+            "env": {
+                "id": "water-tank-v1",
+                "num_envs": 8,
+                "kwargs": {"capacity": 16, "start_spread": 3},
+            },
+            "train": {"total_timesteps": 1024, "num_steps": 64, "seed": 0},
+            "ppo": {"update_epochs": 1},
             "shield": {"mode": "preemptive"},
         }
     )
