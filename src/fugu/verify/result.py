@@ -15,7 +15,7 @@ __all__ = ["STATUSES", "TOLERANCE", "VerifyResult", "confirm", "make_result"]
 STATUSES = ("holds", "violated", "unknown")
 """A property holds (proved), is violated (a counterexample is given) or is unknown."""
 
-TOLERANCE = 1e-6
+TOLERANCE = 1e-4
 """Margin of ``output_bounds`` and ``monotonic``: a violation must exceed it (numbers closer
 than this to a bound are numerical noise, not a counterexample)."""
 
