@@ -96,9 +96,7 @@ def cartpole_properties() -> list[Property]:
         Property("falling left: never push right", "never_action", *falling_left, action=1),
         Property("upright: never push left", "never_action", *near, action=0),
         Property("logits within +-20", "output_bounds", *near, output=0, lower=-20, upper=20),
-        Property(
-            "logits within +-0.01", "output_bounds", *near, output=1, lower=-0.01, upper=0.01
-        ),  # fmt: skip
+        Property("logits within +-0.01", "output_bounds", *near, output=1, lower=-0.01, upper=0.01),
         Property("right logit rises with theta_dot", "monotonic", *near, output=1, input=3),
     ]
 
@@ -110,7 +108,7 @@ def pendulum_properties() -> list[Property]:
         Property("torque mean within +-10", "output_bounds", *top, output=0, lower=-10, upper=10),
         Property(
             "torque mean within +-0.05", "output_bounds", *top, output=0, lower=-0.05, upper=0.05
-        ),  # fmt: skip
+        ),
         Property(
             "torque falls with theta_dot",
             "monotonic",
@@ -118,7 +116,7 @@ def pendulum_properties() -> list[Property]:
             output=0,
             input=2,
             direction="decreasing",
-        ),  # fmt: skip
+        ),
         Property("torque rises with theta_dot", "monotonic", *top, output=0, input=2),
     ]
 
@@ -132,13 +130,28 @@ def verify_part(timesteps: int, hidden: int, timeout: float) -> None:
         for prop in props:
             results = verify(net, [prop], ("ibp", "z3", "marabou"), timeout)
             for r in results:
-                _emit({"part": "verify", "env": env_id, "property": r.name, "kind": r.kind,
-                       "engine": r.engine, "status": r.status, "seconds": r.seconds,
-                       "detail": r.detail})  # fmt: skip
+                _emit(
+                    {
+                        "part": "verify",
+                        "env": env_id,
+                        "property": r.name,
+                        "kind": r.kind,
+                        "engine": r.engine,
+                        "status": r.status,
+                        "seconds": r.seconds,
+                        "detail": r.detail,
+                    }
+                )
             statuses = [r.status for r in results]
-            _emit({"part": "verify", "env": env_id, "property": prop.name,
-                   "statuses": dict(zip(("ibp", "z3", "marabou"), statuses)),
-                   "agree": len(set(statuses)) == 1})  # fmt: skip
+            _emit(
+                {
+                    "part": "verify",
+                    "env": env_id,
+                    "property": prop.name,
+                    "statuses": dict(zip(("ibp", "z3", "marabou"), statuses)),
+                    "agree": len(set(statuses)) == 1,
+                }
+            )
 
 
 def main() -> None:
@@ -152,8 +165,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.part in ("shield", "all"):
         for seed in args.seeds:
-            runs = [shield_run(m, args.timesteps, seed) for m in ("monitor", "preemptive",
-                                                                 "postposed")]  # fmt: skip
+            runs = [
+                shield_run(m, args.timesteps, seed) for m in ("monitor", "preemptive", "postposed")
+            ]
             base = runs[0]["final_return"]
             for run in runs:
                 run["return_ratio"] = run["final_return"] / base if base else float("nan")

@@ -45,7 +45,7 @@ def test_valve_switch_waits_for_the_minimum_time_and_violations_cost() -> None:
     obs, rewards, terminals, _, infos = env.step(np.array([1, 0], dtype=np.int32))
     assert env.state["valve"][0] == 0 and env.state["held"][0] == 2
     assert 51 <= env.state["level"][0] <= 52 and obs[0, 2] == pytest.approx(2 / 3)
-    level = int(round(env.final_observations[1, 0] * 100)) if terminals[1] else None
+    level = round(float(env.final_observations[1, 0]) * 100) if terminals[1] else None
     assert terminals[1] == (level is not None and level >= 100)
     if terminals[1]:
         assert env.costs[1] == 1.0 and rewards[1] == 0.0

@@ -119,7 +119,7 @@ def test_double_buffered_batches_are_shielded() -> None:
 
 
 def test_configuration_errors_are_clear() -> None:
-    with pytest.raises(APIUsageError, match="shield.mode"):
+    with pytest.raises(APIUsageError, match=r"shield\.mode"):
         ShieldConfig(mode="sometimes")
     with pytest.raises(APIUsageError, match="no built-in safety spec"):
         make_spec("auto", "cartpole-v1")

@@ -3,6 +3,8 @@ true properties, all engines agree, networks match the exported policy."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -15,7 +17,7 @@ from fugu.verify.result import confirm
 def _random_net(seed: int, sizes: tuple[int, ...], activation: str = "relu") -> Network:
     rng = np.random.default_rng(seed)
     layers = []
-    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for k, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         act = "linear" if k == len(sizes) - 2 else activation
         layers.append(
             (rng.normal(0, 1 / np.sqrt(n_in), (n_out, n_in)), rng.normal(0, 0.1, n_out), act)
@@ -40,13 +42,11 @@ PROPERTIES = [
     # holds: in the lower-left half action 1 is never chosen
     Property(
         "never 1 lower left", "never_action", np.array([-1.0, -1.0]), np.array([0.5, 0.5]), action=1
-    ),  # fmt: skip
+    ),
     Property("logit 1 bounded", "output_bounds", *BOX, output=1, lower=-3.6, upper=0.6),
     Property("logit 1 too tight", "output_bounds", *BOX, output=1, lower=-3.0, upper=0.4),
     Property("logit 1 rises with x0", "monotonic", *BOX, output=1, input=0),
-    Property(
-        "logit 1 falls with x0", "monotonic", *BOX, output=1, input=0, direction="decreasing"
-    ),  # fmt: skip
+    Property("logit 1 falls with x0", "monotonic", *BOX, output=1, input=0, direction="decreasing"),
 ]
 EXPECTED = ["violated", "holds", "holds", "violated", "holds", "violated"]
 
@@ -66,7 +66,7 @@ def test_engines_find_planted_counterexamples_and_prove_true_properties(engine: 
 
 
 def test_all_engines_agree_on_a_small_random_policy() -> None:
-    net = _random_net(3, (3, 6, 6, 2))
+    net = _random_net(3, (3, 6, 2))
     low, high = np.full(3, -0.5), np.full(3, 0.5)
     out = net.forward(np.random.default_rng(0).uniform(low, high, (2000, 3)))
     props = [
@@ -81,7 +81,7 @@ def test_all_engines_agree_on_a_small_random_policy() -> None:
             output=0,
             lower=float(out[:, 0].min()) + 0.01,
             upper=10,
-        ),  # fmt: skip
+        ),
         Property("monotonic", "monotonic", low, high, output=0, input=1),
     ]
     results = verify(net, props, timeout_s=60)
