@@ -92,24 +92,21 @@ def test_fugu_verify_reports_every_property_and_engine(tmp_path, capsys) -> None
     props.write_text(GOOD)
     capsys.readouterr()
     code = main(["verify", str(run), "--property", str(props), "--json", "--engine", "ibp",
-                 "--engine", "z3", "--engine", "marabou"])  # fmt: skip
+                 "--engine", "z3"])  # fmt: skip
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["name"], r["engine"]) for r in lines] == [
         ("upright: never push left", "ibp"),
         ("upright: never push left", "z3"),
-        ("upright: never push left", "marabou"),
         ("property 2", "ibp"),
         ("property 2", "z3"),
-        ("property 2", "marabou"),
     ]
     assert all(r["status"] in ("holds", "violated", "unknown") for r in lines)
-    assert {r["status"] for r in lines[3:]} == {"holds"}
-    exact = {r["status"] for r in lines[1:3]}
-    assert len(exact) == 1  # z3 and Marabou agree
-    assert code == (1 if "violated" in exact else 0)
+    assert {r["status"] for r in lines[2:]} == {"holds"}
+    assert lines[0]["status"] in (lines[1]["status"], "unknown")  # IBP never contradicts z3
+    assert code == (1 if lines[1]["status"] == "violated" else 0)
     code = main(["verify", str(run), "--property", str(props), "--engine", "ibp"])
     out = capsys.readouterr().out
     assert "policy of cartpole-v1" in out and "property 2" in out and "HOLDS" in out
     props.write_text("[[property]]\n")
-    assert main(["verify", str(run), "--property", str(props)]) == 2
+    assert main(["verify", str(run), "--property", str(props), "--engine", "ibp"]) == 2
     assert "fugu verify: error:" in capsys.readouterr().err

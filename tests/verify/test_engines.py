@@ -51,7 +51,7 @@ PROPERTIES = [
 EXPECTED = ["violated", "holds", "holds", "violated", "holds", "violated"]
 
 
-@pytest.mark.parametrize("engine", ["ibp", "z3", "marabou"])
+@pytest.mark.parametrize("engine", ["ibp", "z3", pytest.param("marabou", marks=pytest.mark.slow)])
 def test_engines_find_planted_counterexamples_and_prove_true_properties(engine: str) -> None:
     net = _planted()
     results = verify(net, PROPERTIES, engines=(engine,), timeout_s=30)
@@ -65,6 +65,7 @@ def test_engines_find_planted_counterexamples_and_prove_true_properties(engine: 
     assert planted.sum() >= 1.5 - 1e-6  # the corner where action 1 wins
 
 
+@pytest.mark.slow  # Marabou 2.0.0 can run past its timeout here (see docs/verification.md)
 def test_all_engines_agree_on_a_small_random_policy() -> None:
     net = _random_net(3, (3, 6, 2))
     low, high = np.full(3, -0.5), np.full(3, 0.5)
