@@ -65,7 +65,7 @@ def test_engines_find_planted_counterexamples_and_prove_true_properties(engine: 
     assert planted.sum() >= 1.5 - 1e-6  # the corner where action 1 wins
 
 
-@pytest.mark.slow  # Marabou 2.0.0 can run past its timeout here (see docs/verification.md)
+@pytest.mark.slow  # z3 and Marabou on a random network: tens of seconds
 def test_all_engines_agree_on_a_small_random_policy() -> None:
     net = _random_net(3, (3, 6, 2))
     low, high = np.full(3, -0.5), np.full(3, 0.5)
@@ -156,3 +156,19 @@ def test_the_marabou_onnx_graph_matches_onnxruntime(tmp_path) -> None:
     x = np.random.default_rng(0).normal(size=(1, 3)).astype(np.float32)
     (out,) = session.run(["out_x"], {"x": x})
     assert np.allclose(out, net.forward(x), atol=1e-5)
+
+
+def test_marabou_finds_the_planted_counterexample_and_proves_true_properties() -> None:
+    net = _planted()
+    results = verify(net, PROPERTIES[:4], engines=("marabou",), timeout_s=10)
+    assert [r.status for r in results] == EXPECTED[:4]
+    for prop, result in zip(PROPERTIES[:4], results):
+        if result.status == "violated":
+            assert confirm(net, prop, np.array(result.counterexample))
+
+
+def test_a_marabou_query_past_its_timeout_is_killed_and_unknown() -> None:
+    # Marabou 2.0.0 runs on past timeoutInSeconds on this degenerate query (an exactly
+    # linear logit with ReLU kinks on the box): the forked solver is killed instead
+    result = verify(_planted(), [PROPERTIES[4]], engines=("marabou",), timeout_s=1)[0]
+    assert result.status in ("holds", "unknown")

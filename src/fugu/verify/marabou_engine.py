@@ -74,9 +74,31 @@ def _marabou() -> Any:
 
 
 def _solve(Marabou: Any, network: Any, timeout_s: float) -> tuple[str, dict[int, float]]:
+    """Solve in a forked child killed at the timeout: Marabou 2.0.0 does not always honour
+    its own ``timeoutInSeconds`` (it ran on for minutes on a degenerate query)."""
+    import multiprocessing
+
     options = Marabou.createOptions(verbosity=0, timeoutInSeconds=max(1, int(timeout_s)))
-    answer, values, _ = network.solve(options=options, verbose=False)
-    return str(answer), values
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+
+    def child() -> None:
+        answer, values, _ = network.solve(options=options, verbose=False)
+        sender.send((str(answer), {int(k): float(v) for k, v in values.items()}))
+
+    process = context.Process(target=child, daemon=True)
+    process.start()
+    try:
+        if receiver.poll(timeout_s + 2.0):
+            answer, values = receiver.recv()
+            return str(answer), dict(values)
+        return "timeout (killed)", {}
+    except EOFError:
+        return "the solver process died", {}
+    finally:
+        if process.is_alive():
+            process.kill()
+        process.join()
 
 
 def check_marabou(net: Network, prop: Property, timeout_s: float = 60.0) -> VerifyResult:
