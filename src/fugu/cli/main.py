@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "record a trajectory dataset from checkpoints, a random policy or a noisy mixture",
     ),
     "plan": ("fugu.cli.plan", "model predictive control (CEM/RS/MPPI, true env or PETS), sweeps"),
+    "verify": ("fugu.cli.verify", "prove or refute properties of a policy: IBP, z3, Marabou"),
 }
 
 

@@ -128,6 +128,7 @@ _ALIAS_FLAGS = (
     "--device",
     "--num-steps",
     "--gamma",
+    "--shield",
 )
 
 

@@ -43,6 +43,7 @@ _BUILTIN: dict[str, str] = {
     "safe-hopper-velocity-v1": "fugu.bridges.safe_velocity:safe_hopper_velocity",
     "safe-halfcheetah-velocity-v1": "fugu.bridges.safe_velocity:safe_halfcheetah_velocity",
     "cartpole-swingup-v1": "fugu.envs.cartpole_swingup:CartPoleSwingup",
+    "water-tank-v1": "fugu.envs.water_tank:WaterTank",
 }
 
 

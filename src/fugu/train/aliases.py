@@ -37,6 +37,7 @@ ALIASES: dict[str, str] = {
     "learning_rate": "{algo}.learning_rate",
     "lr": "{algo}.learning_rate",
     "gamma": "{algo}.gamma",
+    "shield": "shield.mode",
 }
 """Short option names and the ``section.key`` each stands for (``{algo}``: the trained one)."""
 

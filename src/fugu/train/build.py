@@ -15,6 +15,7 @@ from fugu.bridges.entry import EntryPointEnv, is_entry_point
 from fugu.core.errors import APIUsageError
 from fugu.explore.config import make_reward_hooks
 from fugu.loggers import JsonlLogger, Logger, MultiLogger
+from fugu.safety.config import wrap_envs
 from fugu.train.experiment import ExperimentConfig
 from fugu.train.loop import Trainer, make_train_envs
 from fugu.vector import EnvFactory
@@ -136,7 +137,8 @@ def build_trainer(config: ExperimentConfig, **trainer_kwargs: Any) -> Trainer:
     """Env shards, algorithm and :class:`~fugu.train.loop.Trainer` of ``config``.
 
     ``trainer_kwargs`` go to the trainer (``policy_map``, ``reward_hooks``, ``dataset``); the
-    ``[explore]`` section's hooks are added to ``reward_hooks``.
+    ``[explore]`` section's hooks are added to ``reward_hooks``; the ``[shield]`` section wraps
+    the env shards in shields (:func:`fugu.safety.config.wrap_envs`).
     """
     try:
         envs = build_env(config)
@@ -147,6 +149,7 @@ def build_trainer(config: ExperimentConfig, **trainer_kwargs: Any) -> Trainer:
             f"env {config.env.id!r} rejected env.kwargs {config.env.kwargs} ({error}); check "
             "the env's docstring ('fugu envs' lists them) for its arguments"
         ) from None
+    envs = wrap_envs(config.shield, envs, config.env.id, config.env.kwargs)
     obs_space, act_space = envs[0].single_observation_space, envs[0].single_action_space
     algo = build_algorithm(config, obs_space, act_space)
     explore = make_reward_hooks(config.explore, algo, obs_space, act_space, config.train.seed)

@@ -44,6 +44,7 @@ from fugu.algos.registry import algorithm_names, get_algorithm
 from fugu.core.errors import APIUsageError
 from fugu.explore.config import ExploreConfig
 from fugu.models import PolicyConfig
+from fugu.safety.config import ShieldConfig
 from fugu.train.config import TrainConfig
 from fugu.train.fields import coerce, field_types, from_dict, to_dict
 
@@ -162,6 +163,7 @@ BASE_SECTIONS: dict[str, type] = {
     "logging": LoggingConfig,
     "checkpoint": CheckpointConfig,
     "explore": ExploreConfig,
+    "shield": ShieldConfig,
 }
 """The sections of every experiment, by name; algorithm sections come from the registry."""
 
@@ -205,6 +207,7 @@ class ExperimentConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     explore: ExploreConfig = field(default_factory=ExploreConfig)
+    shield: ShieldConfig = field(default_factory=ShieldConfig)
     algos: dict[str, Any] = field(default_factory=dict)
     """Algorithm sections by algorithm name; the trained algorithm's is added when missing."""
     sweep: dict[str, Any] = field(default_factory=dict)
@@ -253,14 +256,14 @@ class ExperimentConfig:
 
     def section_names(self) -> list[str]:
         """Sections in file order: env, train, the algorithms', policy, logging, checkpoint,
-        explore."""
+        explore, shield."""
         algos = [self.train.algo, *(name for name in self.algos if name != self.train.algo)]
-        return ["env", "train", *algos, "policy", "logging", "checkpoint", "explore"]
+        return ["env", "train", *algos, "policy", "logging", "checkpoint", "explore", "shield"]
 
     @property
     def compared_sections(self) -> tuple[str, ...]:
         """Sections a resumed run must share with its checkpoint."""
-        return ("env", "train", self.train.algo, "policy", "explore")
+        return ("env", "train", self.train.algo, "policy", "explore", "shield")
 
     # -- construction ----------------------------------------------------------------------
     @classmethod

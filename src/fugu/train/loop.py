@@ -244,6 +244,7 @@ class Trainer:
         end = time.perf_counter()
         self.epoch += 1
         metrics.update(self._env_metrics())
+        metrics.update(self._wrapper_metrics())
         metrics["perf/rollout_s"] = mid - start
         metrics["perf/update_s"] = end - mid
         metrics["perf/sps"] = samples / max(end - start, 1e-9)
@@ -272,6 +273,19 @@ class Trainer:
         metrics = {f"env/{key}": value / count for key, value in sums.items()}
         metrics["env/num_episodes"] = float(count)
         return metrics
+
+    def _wrapper_metrics(self) -> dict[str, float]:
+        """Counters of env wrappers that keep them (``pop_metrics()``, e.g. a shield's
+        ``safety/interventions``), summed over shards (rates averaged)."""
+        sums: dict[str, float] = {}
+        pops = [pop() for env in self.envs if (pop := getattr(env, "pop_metrics", None))]
+        for metrics in pops:
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0.0) + value
+        for key in sums:
+            if key.endswith("_rate"):
+                sums[key] /= len(pops)
+        return sums
 
     def train(self) -> dict[str, float]:
         """Run :meth:`train_epoch` until :attr:`done`; returns the last epoch's metrics."""
