@@ -124,7 +124,8 @@ def check_env_id(env_id: Any) -> str:
     if env_id in gymnasium.registry:
         return env_id
     close = difflib.get_close_matches(env_id, default_registry.ids(), n=3, cutoff=0.6)
-    close += difflib.get_close_matches(env_id, list(gymnasium.registry), n=3 - len(close))
+    if len(close) < 3:
+        close += difflib.get_close_matches(env_id, list(gymnasium.registry), n=3 - len(close))
     hint = f" did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise UnknownEnvError(
         f"unknown env id {env_id!r};{hint} 'fugu envs' lists fugu's envs, and any Gymnasium "
