@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("fugu.cli.sweep", "hyperparameter search over training runs (Protein, cost-aware)"),
     "export": (
         "fugu.cli.export",
-        "export a policy: ONNX, numpy-only or pure-Python, parity-checked",
+        "export a policy: ONNX, numpy, pure Python, MicroPython or C (Cortex-M0+), parity-checked",
     ),
     "runs": ("fugu.cli.runs", "list training runs with their status, steps and returns"),
     "selfplay": ("fugu.cli.selfplay", "train by self-play against an Elo-rated pool and bots"),
