@@ -49,7 +49,7 @@ from fugu.algos.ppo import PPO, PPOConfig
 from fugu.buffers import Batch
 from fugu.core.errors import APIUsageError
 from fugu.core.schema import Field
-from fugu.models.cost_critic import CostCritic
+from fugu.models.cost_critic import CostCritic, cost_fields
 from fugu.models.lagrange import LagrangeMultiplier, PIDLagrangeMultiplier
 from fugu.models.policy import Policy, PolicyConfig, make_policy
 
@@ -150,10 +150,7 @@ class PPOLag(PPO):
         super().__init__(policy, config, device)
         self.config: PPOLagConfig = config
         size = int(np.prod(policy.observation_space.shape))
-        self.cost_critic = CostCritic(
-            size, config.cost_hidden_size, config.learning_rate, config.lr_schedule,
-            config.max_grad_norm, config.cost_window, self.device,
-        )  # fmt: skip
+        self.cost_critic = CostCritic.for_obs(size, config, self.device)
         self.multiplier = config.make_multiplier()
         self._cost_advantages: Tensor | None = None
 
@@ -172,13 +169,7 @@ class PPOLag(PPO):
 
     def storage_fields(self, env_fields: Mapping[str, Field]) -> dict[str, Field]:
         """PPO's fields plus the env's ``costs`` (refused when the env declares none)."""
-        if "costs" not in env_fields:
-            raise APIUsageError(
-                f"{self.name} needs an env that declares the 'costs' field (such as "
-                "hazard-nav-v1 or safe-hopper-velocity-v1); this env declares "
-                f"{sorted(env_fields) or 'no extra fields'}"
-            )
-        return {**super().storage_fields(env_fields), "costs": env_fields["costs"]}
+        return {**super().storage_fields(env_fields), **cost_fields(self.name, env_fields)}
 
     def modules(self) -> dict[str, nn.Module]:
         """PPO's modules plus ``cost_critic``."""

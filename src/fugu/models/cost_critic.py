@@ -28,15 +28,59 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
 
 from fugu import ops
+from fugu.core.errors import APIUsageError
+from fugu.core.schema import Field
 from fugu.models.optim import Optimizer
 
-__all__ = ["CostCritic"]
+__all__ = ["CostCritic", "CostCriticSettings", "cost_fields"]
+
+
+class CostCriticSettings(Protocol):
+    """The config fields a constrained algorithm passes to its :class:`CostCritic`."""
+
+    @property
+    def cost_hidden_size(self) -> int: ...
+    @property
+    def learning_rate(self) -> float: ...
+    @property
+    def lr_schedule(self) -> str: ...
+    @property
+    def max_grad_norm(self) -> float: ...
+    @property
+    def cost_window(self) -> int: ...
+
+
+def cost_fields(algo_name: str, env_fields: Mapping[str, Field]) -> dict[str, Field]:
+    """The env's ``costs`` field as a storage field, refused when the env declares none.
+
+    Args:
+        algo_name: The algorithm asking, named in the error.
+        env_fields: The extra fields the env declares.
+
+    Returns:
+        ``{"costs": env_fields["costs"]}``.
+
+    Raises:
+        APIUsageError: The env declares no ``costs`` field.
+
+    Example:
+        >>> from fugu.core.schema import COSTS
+        >>> list(cost_fields("ppo_lag", {"costs": COSTS}))
+        ['costs']
+    """
+    if "costs" not in env_fields:
+        raise APIUsageError(
+            f"{algo_name} needs an env that declares the 'costs' field (such as "
+            "hazard-nav-v1 or safe-hopper-velocity-v1); this env declares "
+            f"{sorted(env_fields) or 'no extra fields'}"
+        )
+    return {"costs": env_fields["costs"]}
 
 
 class CostCritic:
@@ -51,6 +95,16 @@ class CostCritic:
         cost_window: Finished episodes whose mean summed cost is :attr:`episode_cost`.
         device: Where it runs.
     """
+
+    @classmethod
+    def for_obs(
+        cls, obs_size: int, settings: CostCriticSettings, device: torch.device | str = "cpu"
+    ) -> CostCritic:
+        """A cost critic sized for ``obs_size`` with an algorithm config's settings."""
+        return cls(
+            obs_size, settings.cost_hidden_size, settings.learning_rate, settings.lr_schedule,
+            settings.max_grad_norm, settings.cost_window, device,
+        )  # fmt: skip
 
     def __init__(
         self,
