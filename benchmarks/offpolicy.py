@@ -19,7 +19,8 @@ Tasks (criteria of issue 16):
 * ``dqn_cartpole``: DQN on CartPole-v1 under the rl-zoo protocol (its hyperparameters, 5e4
   env steps, then 20 greedy episodes); the score is the greedy mean return.
 * ``replay_sampling``: batches of 256 transitions per second sampled from a full 1M ring of
-  CartPole transitions (fugu only; uniform and prioritized).
+  CartPole transitions: fugu uniform (with and without prefetch) and prioritized, SB3's
+  uniform ``ReplayBuffer.sample`` interleaved with them.
 
     PYTHONPATH=src python benchmarks/offpolicy.py --tasks dqn_her_bitflip15,sac_pendulum \
         --seeds 3
@@ -285,9 +286,7 @@ def sb3_cartpole(seed: int, budget: int = 50_000) -> dict[str, Any]:
 
 
 # -- replay sampling ---------------------------------------------------------------------------
-def replay_sampling(
-    capacity: int = 1_000_000, batch: int = 256, seconds: float = 2.0
-) -> list[dict]:
+def _fill_fugu(capacity: int, prioritized: bool, prefetch: int) -> Callable[[int], Any]:
     fields = {
         "observations": Field("observations", (4,)),
         "actions": Field("actions", (), np.int64),
@@ -295,22 +294,63 @@ def replay_sampling(
         "terminals": Field("terminals", (), np.bool_),
         "truncations": Field("truncations", (), np.bool_),
     }
+    buf = ReplayBuffer(
+        fields, capacity, prioritized=Prioritized() if prioritized else None, prefetch=prefetch
+    )
+    gen = torch.Generator().manual_seed(0)
+    chunk = 100_000
+    for _ in range(capacity // chunk):
+        buf.add({name: torch.randint(0, 2, (chunk, *t.shape[1:]), generator=gen).to(t.dtype)
+                 for name, t in buf.tensors.items()})  # fmt: skip
+    return buf.sample
+
+
+def _fill_sb3(capacity: int) -> Callable[[int], Any]:
+    from gymnasium import spaces
+    from stable_baselines3.common.buffers import ReplayBuffer as SB3Replay
+
+    buf = SB3Replay(capacity, spaces.Box(-1, 1, (4,)), spaces.Discrete(2), device="cpu")
+    rng = np.random.default_rng(0)
+    buf.observations[:] = rng.random(buf.observations.shape, dtype=np.float32)
+    buf.next_observations[:] = rng.random(buf.next_observations.shape, dtype=np.float32)
+    buf.full = True
+    return buf.sample
+
+
+def replay_sampling(
+    capacity: int = 1_000_000,
+    batch: int = 256,
+    seconds: float = 2.0,
+    rounds: int = 3,
+    sb3: bool = True,
+) -> list[dict]:
+    """Batches per second from a full ring of CartPole transitions, fugu and SB3 interleaved
+    (``rounds`` alternating windows of ``seconds`` each; the median window is reported)."""
+    samplers = {
+        "uniform": _fill_fugu(capacity, False, 1),
+        "uniform_prefetch64": _fill_fugu(capacity, False, 64),
+        "prioritized": _fill_fugu(capacity, True, 1),
+    }
+    if sb3:
+        samplers["sb3_uniform"] = _fill_sb3(capacity)
+    rates: dict[str, list[float]] = {kind: [] for kind in samplers}
+    for _ in range(rounds):
+        for kind, sample in samplers.items():
+            count, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                for _ in range(50):
+                    sample(batch)
+                count += 50
+            rates[kind].append(count / (time.perf_counter() - start))
     records = []
-    for kind, prefetch in (("uniform", 1), ("uniform_prefetch64", 64), ("prioritized", 1)):
-        prioritized = Prioritized() if kind == "prioritized" else None
-        buf = ReplayBuffer(fields, capacity, prioritized=prioritized, prefetch=prefetch)
-        chunk = 100_000
-        for _ in range(capacity // chunk):
-            buf.add({name: torch.zeros((chunk, *t.shape[1:]), dtype=t.dtype)
-                     for name, t in buf.tensors.items()})  # fmt: skip
-        count, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            for _ in range(100):
-                buf.sample(batch)
-            count += 100
-        elapsed = time.perf_counter() - start
-        records.append({"impl": "fugu", "task": f"replay_sampling_{kind}", "capacity": capacity,
-                        "batch_size": batch, "batches_per_s": count / elapsed})  # fmt: skip
+    for kind, values in rates.items():
+        impl, name = ("sb3", kind[4:]) if kind.startswith("sb3_") else ("fugu", kind)
+        records.append({"impl": impl, "task": f"replay_sampling_{name}", "capacity": capacity,
+                        "batch_size": batch, "batches_per_s": statistics.median(values)})  # fmt: skip
+    if sb3:
+        base = statistics.median(rates["sb3_uniform"])
+        for record in records:
+            record["vs_sb3"] = record["batches_per_s"] / base
     return records
 
 
@@ -358,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     for task in args.tasks.split(","):
         if task == "replay_sampling":
-            for record in replay_sampling():
+            for record in replay_sampling(sb3=not args.no_sb3):
                 print(json.dumps(record), flush=True)
             continue
         fugu_fn, sb3_fn, budget = TASKS[task]

@@ -40,6 +40,22 @@ def test_sum_tree_finds_the_leaf_of_every_prefix_and_keeps_its_total():
     assert torch.equal(restored.tree, tree.tree)
 
 
+def test_sum_tree_inner_nodes_stay_sums_after_scattered_repeated_updates():
+    rng = np.random.default_rng(1)
+    tree = SumTree(100)
+    leaves = np.zeros(100)
+    for _ in range(20):
+        idx = rng.integers(0, 100, 17)  # repeats within a call
+        values = rng.random(17)
+        tree.update(torch.from_numpy(idx), torch.from_numpy(values))
+        for i, v in zip(idx, values, strict=True):
+            leaves[i] = v
+    t = tree.tree.numpy()
+    inner = np.arange(1, tree.leaves)
+    assert np.allclose(t[inner], t[2 * inner] + t[2 * inner + 1])
+    assert np.allclose(t[tree.leaves : tree.leaves + 100], leaves)
+
+
 def test_prioritized_sampling_follows_priorities_and_weights_correct_it():
     buf = ReplayBuffer(_fields(), 8, seed=0, prioritized=Prioritized(alpha=1.0, beta=1.0))
     buf.add({

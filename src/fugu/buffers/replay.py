@@ -15,9 +15,11 @@ proportion to priorities kept in a :class:`~fugu.buffers.sumtree.SumTree` (Schau
 2016) and returns importance weights; the algorithm reports new priorities through
 :meth:`ReplayBuffer.update_priorities`.
 
-Memory is bounded by ``capacity``: every field is one ``[capacity, ...]`` tensor allocated
-once. Checkpoints may include the ring (:meth:`ReplayBuffer.state_dict`); a run resumed
-without it refills the ring for ``learning_starts`` transitions before updating again.
+Memory is bounded by ``capacity``: the ring is one ``[capacity, record]`` tensor allocated
+once, each transition's fields packed side by side in its record (:mod:`fugu.buffers.packed`),
+so sampling a batch is one gather of whole records rather than one scattered read per field.
+Checkpoints may include the ring (:meth:`ReplayBuffer.state_dict`); a run resumed without it
+refills the ring for ``learning_starts`` transitions before updating again.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import torch
 from torch import Tensor
 
 from fugu.buffers.batch import Batch
-from fugu.buffers.rollout import torch_dtype
+from fugu.buffers.packed import field_views, record_layout
 from fugu.buffers.sumtree import SumTree
 from fugu.core.errors import APIUsageError
 from fugu.core.schema import Field
@@ -136,10 +138,11 @@ class ReplayBuffer:
             self.fields["next_observations"] = Field("next_observations", obs.shape, obs.dtype)
         self.capacity = int(capacity)
         self.device = torch.device(device)
-        self.tensors: dict[str, Tensor] = {
-            name: torch.zeros((capacity, *f.shape), dtype=torch_dtype(f.dtype), device=device)
-            for name, f in self.fields.items()
-        }
+        # every transition is one record, so a sampled batch is one gather (fugu.buffers.packed)
+        self._layout, width = record_layout(self.fields)
+        self._records = torch.zeros((capacity, width // 8), dtype=torch.int64, device=device)
+        self.tensors: dict[str, Tensor] = field_views(self._records, self._layout)
+        """Each field's ``[capacity, ...]`` view of the records (writable)."""
         self.num_rows = num_rows
         self.n_step = int(n_step)
         self.gamma = float(gamma)
@@ -267,10 +270,13 @@ class ReplayBuffer:
             return self._draw(batch_size)
         if not self._prefetched or self._prefetched[-1].num_steps != batch_size:
             big = self._draw(batch_size * self.prefetch)
+            names = list(big.keys())
+            parts = [big[name].split(batch_size) for name in names]
+            indices = big.info["indices"].split(batch_size)
             self._prefetched = [
                 Batch(
-                    {name: t[k * batch_size : (k + 1) * batch_size] for name, t in big.items()},
-                    info={"indices": big.info["indices"][k * batch_size : (k + 1) * batch_size]},
+                    {name: part[k] for name, part in zip(names, parts, strict=True)},
+                    info={"indices": indices[k]},
                 )
                 for k in range(self.prefetch - 1, -1, -1)
             ]
@@ -285,7 +291,7 @@ class ReplayBuffer:
         else:
             idx, weights = self._sample_prioritized(batch_size)
             data["weights"] = weights
-        data.update({name: t[idx] for name, t in self.tensors.items()})
+        data.update(field_views(self._records.index_select(0, idx), self._layout))
         if self.n_step > 1:
             self._n_step(idx, data)
         if self.relabeler is not None:
