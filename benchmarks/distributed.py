@@ -116,33 +116,159 @@ def bench_gym(args: argparse.Namespace) -> None:
         _emit({"bench": "ratio", "name": "ray_vs_multiprocessing", "ratio": result["ray"] / base})
 
 
-def bench_native(args: argparse.Namespace) -> None:
-    import fugu.vector
+def _cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds of this process (``pid=None``) or of process ``pid``."""
+    if pid is None:
+        usage = os.times()
+        return usage.user + usage.system
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    server, address = _serve("cartpole-v1", 4096, "native")
+
+def _echo_server(answer_bytes: int) -> None:
+    """A bare gRPC bidirectional stream answering every request with ``answer_bytes`` bytes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import grpc
+
+    answer = bytes(answer_bytes)
+
+    def stream(requests: Any, context: Any) -> Any:
+        for _ in requests:
+            yield answer
+
+    options = [
+        ("grpc.max_receive_message_length", 1 << 26),
+        ("grpc.max_send_message_length", 1 << 26),
+    ]
+    server = grpc.server(ThreadPoolExecutor(8), options=options)
+    handler = grpc.method_handlers_generic_handler(
+        "echo", {"Stream": grpc.stream_stream_rpc_method_handler(stream)}
+    )
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    print(f"serving echo on 127.0.0.1:{port}", flush=True)
+    server.wait_for_termination()
+
+
+class _Echo:
+    """A client of :func:`_echo_server` shaped like a one-batch vec env (for :func:`_rate`)."""
+
+    def __init__(self, address: str, request_bytes: int, rows: int) -> None:
+        import queue
+
+        import grpc
+
+        options = [("grpc.max_receive_message_length", 1 << 26)]
+        self._channel = grpc.insecure_channel(address, options=options)
+        grpc.channel_ready_future(self._channel).result(timeout=10)
+        self._queue: Any = queue.SimpleQueue()
+        self._call = self._channel.stream_stream("/echo/Stream")(iter(self._queue.get, None))
+        self._request = bytes(request_bytes)
+        self._ids = np.arange(rows)
+
+    def async_reset(self, seed: int) -> None:
+        self._queue.put(self._request)
+
+    def recv(self) -> Any:
+        next(self._call)
+        return argparse.Namespace(env_ids=self._ids)
+
+    def send(self, actions: np.ndarray) -> None:
+        self._queue.put(self._request)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._call.cancel()
+        self._channel.close()
+
+
+def _serve_echo(answer_bytes: int) -> tuple[subprocess.Popen[str], str]:
+    command = [sys.executable, __file__, "--echo-server", str(answer_bytes)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    return process, "127.0.0.1:" + line.strip().rsplit(":", 1)[1]
+
+
+def bench_native(args: argparse.Namespace) -> None:
+    """Native cartpole over gRPC vs in process, with the CPU cost of one round trip per side.
+
+    Beside steps/s, each impl reports ``client_cpu_us`` and ``server_cpu_us``: CPU time spent
+    per 4096 rows stepped, by this process and by the server process. The ``grpc_echo``
+    impl is a bare gRPC stream moving the same bytes (16 KiB of actions out, the answer's
+    ~160 KB back) with no env and no fugu code: the floor of the transport itself.
+    ``remote_16384_rows`` steps 4x the rows per message, to show the per-message cost.
+    """
+    import fugu.vector
+    from fugu.core.schema import schema
+
+    probe = fugu.vector.make("cartpole-v1", 4096)
+    fields = schema(probe.single_observation_space, probe.single_action_space, probe.extra_fields)
+    answer = sum(f.allocate(4096).nbytes for n, f in fields.items() if n != "actions")
+    request = fields["actions"].allocate(4096).nbytes
+    probe.close()
+    servers = {"remote": _serve("cartpole-v1", 4096, "native"),
+               "big": _serve("cartpole-v1", 16384, "native"),
+               "echo": _serve_echo(answer)}  # fmt: skip
+    pids = {
+        "native_local": None,
+        "grpc_echo": servers["echo"][0].pid,
+        "remote_1_batch": servers["remote"][0].pid,
+        "remote_2_batches": servers["remote"][0].pid,
+        "remote_4_batches": servers["remote"][0].pid,
+        "remote_16384_rows": servers["big"][0].pid,
+    }
+    address, big = servers["remote"][1], servers["big"][1]
+    makers: dict[str, Callable[[], Any]] = {
+        "native_local": lambda: fugu.vector.make("cartpole-v1", 4096),
+        "grpc_echo": lambda: _Echo(servers["echo"][1], request, 4096),
+        "remote_1_batch": lambda: fugu.vector.make(
+            "cartpole-v1", 4096, backend="remote", address=address
+        ),
+        "remote_2_batches": lambda: fugu.vector.make(
+            "cartpole-v1", 4096, backend="remote", address=address, batch_size=2048
+        ),
+        "remote_4_batches": lambda: fugu.vector.make(
+            "cartpole-v1", 4096, backend="remote", address=address, batch_size=1024
+        ),
+        "remote_16384_rows": lambda: fugu.vector.make(
+            "cartpole-v1", 16384, backend="remote", address=big
+        ),
+    }
+    envs = {name: make() for name, make in makers.items()}
+    samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in envs}
     try:
-        result = _interleaved(
-            {
-                "native_local": lambda: fugu.vector.make("cartpole-v1", 4096),
-                "remote_1_batch": lambda: fugu.vector.make(
-                    "cartpole-v1", 4096, backend="remote", address=address
-                ),
-                "remote_2_batches": lambda: fugu.vector.make(
-                    "cartpole-v1", 4096, backend="remote", address=address, batch_size=2048
-                ),
-            },
-            args.rounds,
-            args.seconds,
-        )
+        for _ in range(args.rounds):
+            for name, env in envs.items():
+                pid = pids[name]
+                client, server = _cpu_seconds(), _cpu_seconds(pid) if pid else 0.0
+                start = time.perf_counter()
+                sps = _rate(env, args.seconds)
+                rows = sps * (time.perf_counter() - start)
+                per = 4096e6 / max(rows, 1.0)  # microseconds per 4096 rows
+                server_cpu = (_cpu_seconds(pid) - server) * per if pid else 0.0
+                samples[name].append((sps, (_cpu_seconds() - client) * per, server_cpu))
     finally:
-        server.terminate()
-        server.wait()
-    for impl, sps in result.items():
-        _emit({"bench": "vector", "impl": impl, "env": "cartpole-v1", "num_envs": 4096,
-               "sps": sps})  # fmt: skip
-    best = max(result["remote_1_batch"], result["remote_2_batches"])
+        for env in envs.values():
+            env.close()
+        for process, _ in servers.values():
+            process.terminate()
+            process.wait()
+    result: dict[str, float] = {}
+    for impl, values in samples.items():
+        sps, client_cpu, server_cpu = (statistics.median(v) for v in zip(*values))
+        result[impl] = sps
+        rows = 16384 if impl == "remote_16384_rows" else 4096
+        _emit({"bench": "vector", "impl": impl, "env": "cartpole-v1", "num_envs": rows,
+               "sps": sps, "client_cpu_us_per_4096_rows": round(client_cpu, 1),
+               "server_cpu_us_per_4096_rows": round(server_cpu, 1)})  # fmt: skip
+    best = max(result[k] for k in ("remote_1_batch", "remote_2_batches", "remote_4_batches"))
     _emit({"bench": "ratio", "name": "remote_native", "sps": best, "target_sps": 10e6,
-           "ratio_vs_local": best / result["native_local"]})  # fmt: skip
+           "ratio_vs_local": best / result["native_local"],
+           "echo_floor_sps": result["grpc_echo"]})  # fmt: skip
 
 
 # -- DDP ------------------------------------------------------------------------------------
@@ -247,7 +373,11 @@ def main() -> None:
                         choices=("serial", "multiprocessing"))  # fmt: skip
     parser.add_argument("--no-ray", action="store_true")
     parser.add_argument("--only", choices=("gym", "native", "ddp"), default=None)
+    parser.add_argument("--echo-server", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.echo_server is not None:
+        _echo_server(args.echo_server)
+        return
     _emit({"bench": "machine", "cpus": os.cpu_count(), "load_1m": os.getloadavg()[0]})
     for name, bench in (("gym", bench_gym), ("native", bench_native), ("ddp", bench_ddp)):
         if args.only in (None, name):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -14,7 +18,56 @@ from fugu.vector import EnvFactory, Multiprocessing, Serial
 from fugu.vector.remote import Remote
 from fugu.vector.serve import EnvServer
 
-BACKENDS = ["serial", "fork", "remote"]
+BACKENDS = [
+    "serial",
+    "fork",
+    "remote",
+    pytest.param(
+        "ray",
+        marks=[
+            pytest.mark.slow,
+            pytest.mark.skipif(
+                importlib.util.find_spec("ray") is None, reason="ray is not installed"
+            ),
+        ],
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One local 2-CPU Ray cluster for every ray case of this module (it takes seconds)."""
+    import ray
+
+    saved = {name: os.environ.get(name) for name in ("PYTHONPATH", "RAY_USAGE_STATS_ENABLED")}
+    # the actors unpickle factories of ``_vector_envs``: put its directory on their path
+    path = [str(Path(__file__).parent), *filter(None, [saved["PYTHONPATH"]])]
+    os.environ["PYTHONPATH"] = os.pathsep.join(path)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+        _temp_dir=str(tmp_path_factory.mktemp("ray")),
+    )
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each backend by name; ``"ray"`` brings up the module's Ray cluster first."""
+    if request.param == "ray":
+        request.getfixturevalue("ray_cluster")
+    return str(request.param)
 
 
 class _ServedRemote(Remote):
@@ -38,6 +91,11 @@ def build(backend: str, factory: Any, num_envs: int, **kwargs: Any) -> Any:
         kwargs.pop("num_workers", None)
         return Serial(factory, num_envs, **kwargs)
     kwargs.setdefault("num_workers", 2)
+    if backend == "ray":
+        from fugu.vector.ray import RayVecEnv
+
+        # a quarter CPU per actor: the tests hold two vec envs (4 actors) on 2 CPUs
+        return RayVecEnv(factory, num_envs, num_cpus=0.25, **kwargs)
     return Multiprocessing(factory, num_envs, context=backend, **kwargs)
 
 
@@ -55,7 +113,6 @@ def rollout(env: Any, steps: int, seed: int = 0) -> list[tuple[np.ndarray, ...]]
     return out
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_shapes_dtypes_and_protocol(backend: str, envs_module: ModuleType) -> None:
     env = build(backend, EnvFactory(envs_module.Counter, {"agents": 2}), 4)
     try:
@@ -76,7 +133,6 @@ def test_shapes_dtypes_and_protocol(backend: str, envs_module: ModuleType) -> No
         env.close()
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_autoreset_final_observations_masks_infos(backend: str, envs_module: ModuleType) -> None:
     env = build(backend, EnvFactory(envs_module.Counter, {"agents": 2, "horizon": 3}), 2)
     try:
@@ -113,7 +169,6 @@ def test_seeded_determinism_identical_across_backends(envs_module: ModuleType) -
     assert any(step[2].any() for step in runs[0][1:])  # some episode ended
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_async_batches_round_robin_match_sync(backend: str, envs_module: ModuleType) -> None:
     factory = EnvFactory(envs_module.GymCartPole)
     sync = build(backend, factory, 4)
@@ -143,7 +198,6 @@ def test_async_batches_round_robin_match_sync(backend: str, envs_module: ModuleT
         batched.close()
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_call_order_errors(backend: str, envs_module: ModuleType) -> None:
     env = build(backend, EnvFactory(envs_module.Counter), 2, batch_size=1)
     actions = np.zeros(2, dtype=np.int32)
@@ -196,7 +250,6 @@ def test_default_seed_and_bad_arguments(envs_module: ModuleType) -> None:
         Multiprocessing(factory, 2, num_workers=1, context="fork", spin_us=-1)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_per_row_seed_lists(backend: str, envs_module: ModuleType) -> None:
     env = build(backend, EnvFactory(envs_module.Counter, {"agents": 1}), 4)
     try:

@@ -23,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="require 'authorization: Bearer TOKEN' on every call (default: $FUGU_SERVE_TOKEN)",
     )
+    parser.add_argument(
+        "--tls-cert", default=None, help="PEM certificate: speak TLS only (needs --tls-key)"
+    )
+    parser.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
     parser.add_argument("--num-envs", type=int, default=1, help="env instances per client")
     parser.add_argument(
         "--backend",
@@ -54,18 +58,20 @@ def run(args: argparse.Namespace) -> int:
     make_kwargs: dict[str, object] = {"backend": args.backend}
     if args.num_workers is not None:
         make_kwargs["num_workers"] = args.num_workers
-    server = EnvServer(
-        EntryPointEnv(args.env) if is_entry_point(args.env) else args.env,
-        args.num_envs,
-        host=args.host,
-        port=args.port,
-        token=args.token or os.environ.get("FUGU_SERVE_TOKEN") or None,
-        max_clients=args.max_clients,
-        max_message_bytes=int(args.max_message_mb * (1 << 20)),
-        session_timeout_s=args.session_timeout,
-        make_kwargs=make_kwargs,
-    )
     try:
+        server = EnvServer(
+            EntryPointEnv(args.env) if is_entry_point(args.env) else args.env,
+            args.num_envs,
+            host=args.host,
+            port=args.port,
+            token=args.token or os.environ.get("FUGU_SERVE_TOKEN") or None,
+            max_clients=args.max_clients,
+            max_message_bytes=int(args.max_message_mb * (1 << 20)),
+            session_timeout_s=args.session_timeout,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            make_kwargs=make_kwargs,
+        )
         port = server.start()
     except FuguError as error:
         print(f"fugu serve: {error}", file=sys.stderr)
@@ -76,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    print(f"fugu serve: serving {args.env} on {args.host}:{port}", flush=True)
+    tls = " with TLS" if server.tls else ""
+    print(f"fugu serve: serving {args.env}{tls} on {args.host}:{port}", flush=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -28,6 +28,7 @@ import contextlib
 import queue
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,7 @@ from fugu.core.errors import APIUsageError, WorkerError
 from fugu.core.schema import Field, schema
 from fugu.vector import wire
 from fugu.vector.base import Seed, VecEnvBase, instance_seed
-from fugu.vector.serve import DEFAULT_MAX_MESSAGE_BYTES, import_grpc
+from fugu.vector.serve import DEFAULT_MAX_MESSAGE_BYTES, import_grpc, read_pem
 
 __all__ = ["Remote"]
 
@@ -88,6 +89,12 @@ class Remote(VecEnvBase):
             reported as dead.
         connect_timeout_s: How long to wait for the server to come up.
         max_message_bytes: Largest message sent or received.
+        tls: Speak TLS (the server was started with ``--tls-cert``/``--tls-key``). Default:
+            on when ``tls_ca`` is given. Without ``tls_ca`` the system's CAs are trusted.
+        tls_ca: PEM file of the CA that signed the server's certificate (for a self-signed
+            certificate: the certificate itself).
+        tls_server_name: The name to check the server's certificate against, when it differs
+            from the host in ``address`` (e.g. a certificate for ``envhost`` reached by IP).
     """
 
     def __init__(
@@ -102,31 +109,47 @@ class Remote(VecEnvBase):
         timeout_s: float = 30.0,
         connect_timeout_s: float = 10.0,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        tls: bool | None = None,
+        tls_ca: str | Path | None = None,
+        tls_server_name: str | None = None,
     ) -> None:
         grpc = import_grpc()
         self.address, self.timeout_s = address, float(timeout_s)
         self._metadata = None if token is None else (("authorization", f"Bearer {token}"),)
         self._session = 0
         self._error: str | None = None
-        self._channel = grpc.insecure_channel(
-            address,
-            options=[
-                ("grpc.max_receive_message_length", int(max_message_bytes)),
-                ("grpc.max_send_message_length", int(max_message_bytes)),
-                ("grpc.keepalive_time_ms", 10_000),
-                ("grpc.keepalive_timeout_ms", 5_000),
-                ("grpc.keepalive_permit_without_calls", 0),
-            ],
-        )
+        self.tls = bool(tls_ca is not None if tls is None else tls)
+        if tls_ca is not None and not self.tls:
+            raise APIUsageError("tls_ca is given but tls=False; drop one of them")
+        options: list[tuple[str, int | str]] = [
+            ("grpc.max_receive_message_length", int(max_message_bytes)),
+            ("grpc.max_send_message_length", int(max_message_bytes)),
+            ("grpc.keepalive_time_ms", 10_000),
+            ("grpc.keepalive_timeout_ms", 5_000),
+            ("grpc.keepalive_permit_without_calls", 0),
+        ]
+        if self.tls:
+            roots = None if tls_ca is None else read_pem(tls_ca, "TLS CA certificate")
+            if tls_server_name is not None:
+                options.append(("grpc.ssl_target_name_override", tls_server_name))
+            credentials = grpc.ssl_channel_credentials(root_certificates=roots)
+            self._channel = grpc.secure_channel(address, credentials, options=options)
+        else:
+            self._channel = grpc.insecure_channel(address, options=options)
         self._rpc = self._channel.unary_unary(wire.METHOD)
         self._rpc_stream = self._channel.stream_stream(wire.STREAM_METHOD)
         try:
             grpc.channel_ready_future(self._channel).result(timeout=connect_timeout_s)
         except grpc.FutureTimeoutError:
             self._channel.close()
+            hint = (
+                "a TLS server needs a client with tls_ca= (or tls=True)"
+                if not self.tls
+                else "is it a plain-text server, or does tls_ca not sign its certificate?"
+            )
             raise WorkerError(
                 f"no fugu env server answers at {address} (waited {connect_timeout_s:g} s); "
-                "start one with `fugu serve ENV --port N`"
+                f"start one with `fugu serve ENV --port N`; {hint}"
             ) from None
         num_batches = 1
         if batch_size is not None:

@@ -8,7 +8,9 @@ kernels release the GIL). Each request then names its session, batch and sequenc
 (:mod:`fugu.vector.wire`). Nothing a client sends is unpickled or executed.
 
 Safety. The server binds to ``127.0.0.1`` unless told otherwise; with a ``token`` every call
-must carry ``authorization: Bearer <token>`` metadata (compared in constant time). Every bad
+must carry ``authorization: Bearer <token>`` metadata (compared in constant time); with
+``tls_cert`` and ``tls_key`` (PEM files) it speaks TLS only, so the token and the buffers are
+encrypted on the network. Every bad
 request is answered with a gRPC status and leaves the server serving:
 
 =====================  ==============================================================
@@ -41,6 +43,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,7 +52,7 @@ from fugu.core.errors import APIUsageError, MissingDependencyError
 from fugu.core.schema import Field, schema
 from fugu.vector import wire
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "EnvServer", "import_grpc"]
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "EnvServer", "import_grpc", "read_pem"]
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 << 20
 """Largest request or answer (64 MiB) unless told otherwise."""
@@ -64,6 +67,21 @@ def import_grpc() -> Any:
             "gRPC env serving needs grpcio: pip install 'fugu-rl[remote]'"
         ) from error
     return grpc
+
+
+def read_pem(path: str | Path, what: str) -> bytes:
+    """The bytes of PEM file ``path`` (``what`` names it in the error when it cannot be read).
+
+    Raises:
+        APIUsageError: The file is missing, unreadable or not PEM.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise APIUsageError(f"cannot read the {what} {str(path)!r}: {error.strerror}") from None
+    if b"-----BEGIN" not in data:
+        raise APIUsageError(f"the {what} {str(path)!r} is not a PEM file (no -----BEGIN line)")
+    return data
 
 
 class _Reject(Exception):
@@ -105,6 +123,9 @@ class EnvServer:
         max_clients: Sessions open at once; one more ``hello`` gets ``RESOURCE_EXHAUSTED``.
         max_message_bytes: Largest request or answer.
         session_timeout_s: A session idle this long is closed when a new client arrives.
+        tls_cert: PEM certificate (chain) of the server; with ``tls_key`` the server speaks
+            TLS only (clients pass the CA that signed it as ``tls_ca``).
+        tls_key: PEM private key of ``tls_cert``.
         make_kwargs: Further arguments for :func:`fugu.vector.make` (``backend``,
             ``num_workers``, ``env_kwargs``, ...).
     """
@@ -120,8 +141,15 @@ class EnvServer:
         max_clients: int = 4,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         session_timeout_s: float = 300.0,
+        tls_cert: str | Path | None = None,
+        tls_key: str | Path | None = None,
         make_kwargs: dict[str, Any] | None = None,
     ) -> None:
+        if (tls_cert is None) != (tls_key is None):
+            raise APIUsageError("TLS needs both tls_cert and tls_key (PEM files), or neither")
+        self._tls = None
+        if tls_cert is not None and tls_key is not None:
+            self._tls = (read_pem(tls_key, "TLS key"), read_pem(tls_cert, "TLS certificate"))
         if int(num_envs) < 1:
             raise APIUsageError(f"num_envs must be >= 1, got {num_envs}")
         if int(max_clients) < 1:
@@ -142,6 +170,11 @@ class EnvServer:
     def address(self) -> str:
         """``host:port`` to pass to ``fugu.vector.make(backend="remote", address=...)``."""
         return f"{self.host}:{self.port}"
+
+    @property
+    def tls(self) -> bool:
+        """Whether the server speaks TLS (started with ``tls_cert`` and ``tls_key``)."""
+        return self._tls is not None
 
     @property
     def num_sessions(self) -> int:
@@ -175,7 +208,15 @@ class EnvServer:
         self._server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(wire.SERVICE, handlers),)
         )
-        port = self._server.add_insecure_port(f"{self.host}:{self.port}")
+        target = f"{self.host}:{self.port}"
+        if self._tls is None:
+            port = self._server.add_insecure_port(target)
+        else:
+            try:
+                credentials = grpc.ssl_server_credentials([self._tls])
+                port = self._server.add_secure_port(target, credentials)
+            except RuntimeError as error:
+                raise APIUsageError(f"cannot use the TLS certificate and key: {error}") from None
         if port == 0:
             raise APIUsageError(f"cannot bind {self.host}:{self.port} (port in use?)")
         self.port = port
