@@ -87,7 +87,7 @@ class DreamerConfig:
     """Steps per replayed window."""
     imag_horizon: int = 15
     """Imagined steps from each start state."""
-    imag_starts: int = 0
+    imag_starts: int = 128
     """Start states of imagination, drawn from the ``batch_size * seq_len`` posterior states
     (``0``: all of them). Fewer make the behaviour update proportionally cheaper."""
     gamma: float = 0.985
@@ -108,7 +108,7 @@ class DreamerConfig:
     """EMA decay of the return percentile range ``S``."""
     learning_starts: int = 1000
     """Steps in the replay before the first update (random actions until then)."""
-    train_ratio: float = 64.0
+    train_ratio: float = 40.0
     """Replayed steps (``batch_size * seq_len`` per update) per env step collected."""
     buffer_size: int = 1_000_000
     """Steps the replay keeps, over all rows."""
