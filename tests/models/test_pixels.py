@@ -9,6 +9,14 @@ from fugu.core.errors import APIUsageError
 from fugu.models.pixels import ConvDecoder, ConvEncoder, image_layout, normalize_pixels
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny convolutions: more threads only contend
+    yield
+    torch.set_num_threads(before)
+
+
 def test_image_layout_from_shape_and_dtype() -> None:
     assert image_layout((64, 64, 3), torch.uint8) == "hwc"
     assert image_layout((84, 84, 1), "uint8") == "hwc"
