@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from fugu.algos.dreamer import DreamerAgent, DreamerConfig, lambda_returns
-from fugu.envs.pendulum import Pendulum
+from fugu.algos.dreamer import lambda_returns
+from fugu.models.pixels import ConvEncoder
 from fugu.models.world import (
     RSSM,
     TwoHot,
@@ -119,18 +119,19 @@ def test_lambda_returns_match_the_recursion() -> None:
     assert out.squeeze(1).tolist() == pytest.approx([first, second])
 
 
-def test_dreamer_update_runs_and_round_trips() -> None:
-    env = Pendulum(num_envs=1, seed=0)
-    env.reset()
-    cfg = DreamerConfig(world=SMALL, batch_size=4, seq_len=8, imag_horizon=5, warmup=40,
-                        train_every=10)  # fmt: skip
-    agent = DreamerAgent(env, cfg, seed=0)
-    agent.learn(60)
-    assert agent.updates == 3 and len(agent.obs) == 60
-    metrics = agent.update()
-    assert all(np.isfinite(v) for v in metrics.values())
-    other = DreamerAgent(env, cfg, seed=1)
-    other.load_state_dict(agent.state_dict())
-    feat = torch.zeros(2, agent.world.feat_dim)
-    assert torch.equal(agent.actor.net(feat), other.actor.net(feat))
-    assert other.updates == agent.updates
+def test_world_model_picks_the_conv_encoder_for_images_and_trains_it() -> None:
+    torch.manual_seed(0)
+    cfg = WorldModelConfig(deter=16, groups=2, classes=4, hidden=16, embed=16, cnn_depth=4)
+    model = WorldModel((16, 16, 3), 1, cfg, torch.uint8)
+    assert model.layout == "hwc" and isinstance(model.encoder, ConvEncoder)
+    assert isinstance(WorldModel(5, 1, cfg).encoder, torch.nn.Sequential)
+    g = torch.Generator().manual_seed(0)
+    obs = torch.randint(0, 256, (2, 4, 16, 16, 3), generator=g, dtype=torch.uint8)
+    firsts = torch.zeros(2, 4, dtype=torch.bool)
+    firsts[:, 0] = True
+    loss, metrics, h, _ = model.loss(obs, torch.zeros(2, 4, 1), torch.ones(2, 4),
+                                     torch.ones(2, 4), firsts)  # fmt: skip
+    loss.backward()
+    assert h.shape == (2, 4, 16) and np.isfinite(metrics["world/recon"])
+    conv = model.encoder.convs[0]
+    assert conv.weight.grad is not None and float(conv.weight.grad.abs().sum()) > 0

@@ -1,55 +1,142 @@
-"""Dreamer-lite: a DreamerV3-style agent on a small world model (continuous actions).
+"""Dreamer-lite: a DreamerV3-style agent on a small world model, as a ``replay`` algorithm.
 
-The world model (:class:`fugu.models.world.WorldModel`) learns from replayed sequences; the
-actor and critic learn only from imagined rollouts: from every posterior state of a replayed
-batch, the actor acts for ``imag_horizon`` steps in the RSSM's prior, the reward and continue
-heads score the steps and the critic (a two-hot head over symlog returns, regularised towards a
-slow EMA copy of itself) bootstraps lambda-returns. Returns are normalised as DreamerV3 does:
-divided by ``max(1, S)`` where ``S`` is an EMA of the 95th minus the 5th percentile of the
-batch's returns. The actor (tanh-squashed Gaussian) maximises the normalised returns by
-backpropagating through the learned dynamics, plus an entropy bonus.
+Hafner et al. (2023), "Mastering Diverse Domains through World Models", scaled down for a CPU.
+Read top to bottom: :class:`DreamerConfig` (every knob), :func:`lambda_returns`, the actor,
+then :class:`Dreamer`, the :class:`~fugu.algos.base.Algorithm` the trainer drives.
 
-This is an agent object with its own loop (:meth:`DreamerAgent.learn`), not yet a trainer
-algorithm.
+- **Data.** The trainer's rollouts go into a :class:`~fugu.buffers.sequence.SequenceReplay`
+  (one timeline per row), sampled as ``batch_size`` windows of ``seq_len`` steps.
+- **World model** (:class:`fugu.models.world.WorldModel`): RSSM with categorical latents,
+  symlog reconstruction (or pixels through a CNN, chosen from the observation space), two-hot
+  reward head, continue head, KL balancing with free bits.
+- **Behaviour.** From the posterior states of a replayed batch (``imag_starts`` of them), the
+  actor acts for ``imag_horizon`` steps in the RSSM's prior; the reward and continue heads
+  score the steps and the critic (a two-hot head over symlog returns, regularised towards a
+  slow EMA copy of itself) bootstraps TD(lambda) returns. Returns are normalised as DreamerV3
+  does: divided by ``max(1, S)``, ``S`` an EMA of the batch's 95th minus 5th percentile. The
+  actor (tanh-squashed Gaussian) maximises them by backpropagating through the learned
+  dynamics, plus an entropy bonus.
+- **Pacing.** ``train_ratio`` replayed steps per env step: each trainer epoch runs as many
+  updates (world model + behaviour) as the env steps collected since ``learning_starts``
+  have earned (zero or more), whatever ``train.num_steps`` and the number of envs are.
+- **Acting.** The recurrent state ``(h, [z, previous action])`` is filtered with every
+  observation; before the first update actions are uniformly random.
+
+Example:
+    >>> from gymnasium import spaces
+    >>> from fugu.models.policy import PolicyConfig
+    >>> algo = Dreamer.build(DreamerConfig(deter=16, hidden=16, embed=16, groups=2, classes=4),
+    ...                      spaces.Box(-1, 1, (3,)), spaces.Box(-2, 2, (1,)), PolicyConfig())
+    >>> out = algo.act(torch.zeros(4, 3), algo.initial_state(4), {})
+    >>> out.actions.shape, out.state[0].shape
+    (torch.Size([4, 1]), torch.Size([4, 16]))
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from gymnasium import spaces
 from torch import Tensor, nn
 
+from fugu.algos.base import ActOutput, Collection, ReplaySettings, check_action_space
+from fugu.algos.offpolicy import BoxScale
+from fugu.buffers import Batch, PolicyState, torch_dtype
+from fugu.buffers.sequence import SequenceReplay
 from fugu.core.errors import APIUsageError
+from fugu.core.schema import Field
+from fugu.models.optim import Optimizer
+from fugu.models.policy import PolicyConfig
 from fugu.models.world import TwoHot, WorldModel, WorldModelConfig, zero_head
 
-__all__ = ["DreamerAgent", "DreamerConfig", "lambda_returns"]
+__all__ = ["Dreamer", "DreamerConfig", "lambda_returns"]
 
 
 @dataclass(frozen=True)
 class DreamerConfig:
-    """Hyperparameters of Dreamer-lite."""
+    """Hyperparameters of Dreamer-lite (sizes far below DreamerV3's 12M-parameter model).
 
-    world: WorldModelConfig = field(default_factory=WorldModelConfig)
+    Example:
+        >>> DreamerConfig().world.deter
+        128
+    """
+
+    deter: int = 128
+    """Size of the RSSM's deterministic (GRU) state."""
+    groups: int = 8
+    """Categorical latents of the stochastic state."""
+    classes: int = 8
+    """Classes of each categorical latent."""
+    hidden: int = 128
+    """Width of every MLP (encoder, heads, actor, critic)."""
+    embed: int = 128
+    """Size of the observation embedding."""
+    cnn_depth: int = 16
+    """Channels of the first convolution of the pixel encoder (image observations only)."""
+    free_bits: float = 1.0
+    """KL below this many nats is not penalised."""
+    unimix: float = 0.01
+    """Uniform mixture of the latents' categoricals."""
     batch_size: int = 16
+    """Replayed windows per update."""
     seq_len: int = 32
+    """Steps per replayed window."""
     imag_horizon: int = 15
+    """Imagined steps from each start state."""
+    imag_starts: int = 128
+    """Start states of imagination, drawn from the ``batch_size * seq_len`` posterior states
+    (``0``: all of them). Fewer make the behaviour update proportionally cheaper."""
     gamma: float = 0.985
+    """Discount factor."""
     lam: float = 0.95
-    entropy: float = 3e-4
-    model_lr: float = 1e-3
-    actor_lr: float = 1e-4
-    critic_lr: float = 1e-4
-    slow_critic: float = 0.02
-    return_ema: float = 0.99
-    warmup: int = 1000
-    train_every: int = 5
-    capacity: int = 1_000_000
+    """Lambda of the TD(lambda) returns."""
+    entropy_coef: float = 3e-4
+    """Weight of the actor's entropy bonus (on normalised returns)."""
+    model_lr: float = 6e-4
+    """Adam step size of the world model."""
+    actor_lr: float = 2e-4
+    """Adam step size of the actor."""
+    critic_lr: float = 2e-4
+    """Adam step size of the critic."""
+    slow_critic_rate: float = 0.02
+    """EMA rate of the slow critic that regularises the critic."""
+    return_decay: float = 0.99
+    """EMA decay of the return percentile range ``S``."""
+    learning_starts: int = 1000
+    """Steps in the replay before the first update (random actions until then)."""
+    train_ratio: float = 40.0
+    """Replayed steps (``batch_size * seq_len`` per update) per env step collected."""
+    buffer_size: int = 1_000_000
+    """Steps the replay keeps, over all rows."""
+    checkpoint_replay: bool = True
+    """Save the replay in checkpoints (without it, resume refills it first)."""
+    seed: int = 0
+    """Seed of the latents', actions' and imagination's noise."""
+
+    def __post_init__(self) -> None:
+        for name in ("deter", "groups", "classes", "hidden", "embed", "batch_size", "seq_len",
+                     "imag_horizon", "buffer_size", "cnn_depth"):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise APIUsageError(f"DreamerConfig.{name} must be >= 1")
+        if self.train_ratio <= 0 or self.learning_starts < 0 or self.imag_starts < 0:
+            raise APIUsageError(
+                "DreamerConfig needs train_ratio > 0, learning_starts >= 0, imag_starts >= 0"
+            )
+        if not (0 < self.gamma <= 1 and 0 <= self.lam <= 1):
+            raise APIUsageError("DreamerConfig needs gamma in (0, 1] and lam in [0, 1]")
+
+    @property
+    def world(self) -> WorldModelConfig:
+        """The world model's sizes."""
+        return WorldModelConfig(
+            deter=self.deter, groups=self.groups, classes=self.classes, hidden=self.hidden,
+            embed=self.embed, unimix=self.unimix, free_bits=self.free_bits,
+            cnn_depth=self.cnn_depth,
+        )  # fmt: skip
 
 
 def lambda_returns(rewards: Tensor, values: Tensor, discounts: Tensor, lam: float) -> Tensor:
@@ -77,117 +164,235 @@ def lambda_returns(rewards: Tensor, values: Tensor, discounts: Tensor, lam: floa
     return torch.stack(out[::-1])
 
 
-class _Actor(nn.Module):
-    def __init__(self, feat: int, action_dim: int, hidden: int) -> None:
+def _mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(inputs, hidden), nn.LayerNorm(hidden), nn.SiLU(),
+        nn.Linear(hidden, hidden), nn.LayerNorm(hidden), nn.SiLU(),
+        nn.Linear(hidden, outputs),
+    )  # fmt: skip
+
+
+class DreamerActor(nn.Module):
+    """A tanh-squashed Gaussian policy on model features, std in ``[0.1, 1]``."""
+
+    def __init__(self, feat: int, action_size: int, hidden: int) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(feat, hidden), nn.LayerNorm(hidden), nn.SiLU(),
-            nn.Linear(hidden, hidden), nn.LayerNorm(hidden), nn.SiLU(),
-            nn.Linear(hidden, 2 * action_dim),
-        )  # fmt: skip
+        self.net = _mlp(feat, hidden, 2 * action_size)
 
     def forward(
-        self, feat: Tensor, generator: torch.Generator | None = None
+        self, feat: Tensor, generator: torch.Generator | None = None, deterministic: bool = False
     ) -> tuple[Tensor, Tensor]:
-        """A reparameterised tanh-Gaussian action in ``[-1, 1]`` and the Gaussian's entropy."""
+        """A reparameterised action in ``[-1, 1]`` and the pre-squash Gaussian's entropy
+        (up to a constant)."""
         mean, raw = self.net(feat).chunk(2, -1)
         std = 0.1 + 0.9 * torch.sigmoid(raw + 2.0)
-        noise = torch.randn(mean.shape, generator=generator)
-        action = torch.tanh(mean + std * noise)
-        entropy = torch.log(std).sum(-1)
-        return action, entropy
+        if deterministic:
+            return torch.tanh(mean), torch.log(std).sum(-1)
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device)
+        return torch.tanh(mean + std * noise), torch.log(std).sum(-1)
 
 
-class DreamerAgent:
-    """Dreamer-lite on a one-row fugu env with a Box action space.
+class Dreamer:
+    """Dreamer-lite on Box actions (vector or ``uint8`` image observations).
 
     Args:
-        env: The env (``num_envs=1``); actions are scaled from ``[-1, 1]`` to its Box.
+        observation_space: The env's single observation space.
+        action_space: The env's Box (actions are scaled from ``[-1, 1]`` to its bounds).
         config: Hyperparameters.
-        seed: Seed of the weights, the replay sampler and all noise.
+        device: Where the networks and the updates run.
     """
 
-    def __init__(self, env: Any, config: DreamerConfig | None = None, seed: int = 0) -> None:
-        space = env.single_action_space
-        if not isinstance(space, spaces.Box) or env.num_agents != 1:
-            raise APIUsageError("Dreamer-lite needs a one-row env with a Box action space")
-        self.env = env
-        self.cfg = cfg = config or DreamerConfig()
-        torch.manual_seed(seed)
-        self.generator = torch.Generator().manual_seed(seed)
-        self.rng = np.random.default_rng(seed)
-        self.obs_dim = int(np.prod(env.single_observation_space.shape))
-        self.action_dim = int(np.prod(space.shape))
-        self.low, self.high = space.low.astype(np.float32), space.high.astype(np.float32)
-        self.world = WorldModel(self.obs_dim, self.action_dim, cfg.world)
+    name: ClassVar[str] = "dreamer"
+    config_type: ClassVar[type] = DreamerConfig
+    collection: ClassVar[Collection] = "replay"
+    action_spaces: ClassVar[tuple[str, ...]] = ("box",)
+    dashboard_metrics: ClassVar[tuple[str, ...]] = (
+        "loss/world",
+        "loss/reward",
+        "loss/actor",
+        "loss/critic",
+        "train/imag_return",
+        "train/return_scale",
+        "train/updates",
+    )
+
+    def __init__(
+        self,
+        observation_space: spaces.Box,
+        action_space: spaces.Box,
+        config: DreamerConfig | None = None,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.config = cfg = config or DreamerConfig()
+        self.device = torch.device(device)
+        self.scale = BoxScale(action_space, self.device)
+        self.action_size = self.scale.size
+        self.obs_shape = tuple(int(s) for s in observation_space.shape)
+        dtype = torch_dtype(observation_space.dtype)
+        self.world = WorldModel(self.obs_shape, self.action_size, cfg.world, dtype).to(self.device)
         feat = self.world.feat_dim
-        self.actor = _Actor(feat, self.action_dim, cfg.world.hidden)
-        self.critic = nn.Sequential(
-            nn.Linear(feat, cfg.world.hidden), nn.LayerNorm(cfg.world.hidden), nn.SiLU(),
-            nn.Linear(cfg.world.hidden, TwoHot().bins),
-        )  # fmt: skip
+        self.actor = DreamerActor(feat, self.action_size, cfg.hidden).to(self.device)
+        self.critic = _mlp(feat, cfg.hidden, TwoHot().bins).to(self.device)
         zero_head(self.critic)
-        self.slow = copy.deepcopy(self.critic).requires_grad_(False)
+        self.slow_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.twohot = TwoHot()
-        self.opt_world = torch.optim.Adam(self.world.parameters(), lr=cfg.model_lr, eps=1e-8)
-        self.opt_actor = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr, eps=1e-5)
-        self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, eps=1e-5)
-        self.return_scale = 1.0
-        # the replay: one timeline; step t holds obs_t, the action before it, reward, flags
-        self.obs: list[np.ndarray] = []
-        self.prev_actions: list[np.ndarray] = []
-        self.rewards: list[float] = []
-        self.firsts: list[bool] = []
-        self.conts: list[float] = []
-        self.steps = 0
-        self.updates = 0
-        self._h, self._z = self.world.rssm.initial(1)
-
-    # -- replay -----------------------------------------------------------------------------
-    def _store(self, obs: np.ndarray, prev_action: np.ndarray, reward: float, first: bool,
-               cont: float) -> None:  # fmt: skip
-        self.obs.append(np.asarray(obs, np.float32).reshape(self.obs_dim))
-        self.prev_actions.append(np.asarray(prev_action, np.float32).reshape(self.action_dim))
-        self.rewards.append(float(reward))
-        self.firsts.append(bool(first))
-        self.conts.append(float(cont))
-
-    def sample(self) -> dict[str, Tensor]:
-        """``batch_size`` random windows of ``seq_len`` steps from the replay."""
-        n, length = len(self.obs), self.cfg.seq_len
-        if n < length:
-            raise APIUsageError(f"the replay holds {n} steps, fewer than seq_len={length}")
-        starts = self.rng.integers(0, n - length + 1, self.cfg.batch_size)
-        idx = starts[:, None] + np.arange(length)[None]
-        firsts = np.asarray(self.firsts)[idx]
-        firsts[:, 0] = True  # every window starts from a reset state
-        return {
-            "obs": torch.as_tensor(np.stack(self.obs)[idx]),
-            "actions": torch.as_tensor(np.stack(self.prev_actions)[idx]),
-            "rewards": torch.as_tensor(np.asarray(self.rewards, np.float32)[idx]),
-            "conts": torch.as_tensor(np.asarray(self.conts, np.float32)[idx]),
-            "firsts": torch.as_tensor(firsts),
-        }
-
-    # -- learning -----------------------------------------------------------------------------
-    def train_world(self, batch: dict[str, Tensor]) -> tuple[dict[str, float], Tensor, Tensor]:
-        """One world-model step; the posterior states ``(h, z)`` for imagination."""
-        loss, metrics, h, z = self.world.loss(
-            batch["obs"], batch["actions"], batch["rewards"], batch["conts"], batch["firsts"],
-            self.generator,
+        common: dict[str, Any] = {"device": self.device, "foreach": True}
+        self.world_optimizer = Optimizer(
+            self.world.parameters(), learning_rate=cfg.model_lr, max_grad_norm=1000.0, **common
+        )
+        self.actor_optimizer = Optimizer(
+            self.actor.parameters(), learning_rate=cfg.actor_lr, adam_eps=1e-5,
+            max_grad_norm=100.0, **common,
         )  # fmt: skip
-        self.opt_world.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.world.parameters(), 1000.0)
-        self.opt_world.step()
-        metrics["world/loss"] = float(loss.detach())
+        self.critic_optimizer = Optimizer(
+            self.critic.parameters(), learning_rate=cfg.critic_lr, adam_eps=1e-5,
+            max_grad_norm=100.0, **common,
+        )  # fmt: skip
+        self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        self.return_scale = 1.0
+        self.num_updates = 0
+        self.start_added: int | None = None  # replay.num_added at the first update
+        self.replay: SequenceReplay | None = None
+        self._warm = False
+
+    @classmethod
+    def build(
+        cls,
+        config: DreamerConfig,
+        observation_space: spaces.Box,
+        action_space: spaces.Space,
+        policy_config: PolicyConfig,
+        device: torch.device | str = "cpu",
+    ) -> Dreamer:
+        """A Dreamer for these spaces (``[dreamer]`` sets the sizes; ``[policy]`` is unused)."""
+        check_action_space(cls, action_space)
+        assert isinstance(action_space, spaces.Box)
+        return cls(observation_space, action_space, config, device)
+
+    # -- the replay -------------------------------------------------------------------------
+    def replay_settings(self) -> ReplaySettings:
+        """One trainer update call per epoch (:meth:`update` paces itself by ``train_ratio``)."""
+        c = self.config
+        return ReplaySettings(c.buffer_size, c.batch_size, 1, c.learning_starts,
+                              c.checkpoint_replay)  # fmt: skip
+
+    def make_replay(
+        self, fields: Mapping[str, Field], num_rows: int, env: Any, seed: int
+    ) -> SequenceReplay:
+        """A :class:`~fugu.buffers.sequence.SequenceReplay` of ``seq_len`` windows."""
+        obs = fields["observations"]
+        self.replay = SequenceReplay(
+            tuple(obs.shape), torch_dtype(obs.dtype), self.action_size, self.config.buffer_size,
+            num_rows, self.config.seq_len, seed, self.device, self.scale.from_env,
+        )  # fmt: skip
+        return self.replay
+
+    def storage_fields(self, env_fields: Mapping[str, Field]) -> dict[str, Field]:
+        """Nothing besides the standard transition."""
+        return {}
+
+    # -- acting -----------------------------------------------------------------------------
+    def modules(self) -> dict[str, nn.Module]:
+        """The world model, actor, critic and slow critic."""
+        return {"world": self.world, "actor": self.actor, "critic": self.critic,
+                "slow_critic": self.slow_critic}  # fmt: skip
+
+    def initial_state(self, num_rows: int) -> PolicyState:
+        """Zero ``(h, [z, previous action])``."""
+        h, z = self.world.rssm.initial(num_rows)
+        za = torch.cat([z, torch.zeros(num_rows, self.action_size)], -1)
+        return h.to(self.device), za.to(self.device)
+
+    def reset_state(self, state: PolicyState, starts: Tensor) -> PolicyState:
+        """Zero the rows that start an episode."""
+        assert state is not None
+        keep = (~starts.to(self.device)).float().unsqueeze(-1)
+        return state[0] * keep, state[1] * keep
+
+    def act(
+        self,
+        obs: Tensor,
+        state: PolicyState,
+        extras: Mapping[str, Tensor],
+        deterministic: bool = False,
+    ) -> ActOutput:
+        """Filter ``obs`` into the state and act (uniformly random before the first update,
+        unless ``deterministic``, which takes the posterior's mode and acts ``tanh(mean)``)."""
+        with torch.inference_mode():
+            obs = obs.to(self.device)
+            rows = obs.shape[0]
+            if state is None:
+                state = self.initial_state(rows)
+            h, za = state
+            z, prev = za[:, : self.world.rssm.stoch], za[:, self.world.rssm.stoch :]
+            embed = self.world.encoder(self.world.preprocess(obs))
+            h, z, post, _ = self.world.rssm.obs_step(h, z, prev, embed, self.generator)
+            if deterministic:  # the posterior's mode: acting is a function of obs and state
+                z = self.world.rssm.mode(post)
+            if self._warm or deterministic:
+                feat = self.world.rssm.feature(h, z)
+                actions, _ = self.actor(feat, self.generator, deterministic)
+            else:
+                shape = (rows, self.action_size)
+                actions = torch.rand(shape, generator=self.generator, device=self.device) * 2 - 1
+        return ActOutput(self.scale.to_env(actions), {}, (h, torch.cat([z, actions], -1)))
+
+    def bootstrap(self, obs: Tensor, state: PolicyState) -> Tensor:
+        """Not used by replay collection (zeros)."""
+        return torch.zeros(obs.shape[0], device=self.device)
+
+    # -- learning ---------------------------------------------------------------------------
+    def update(self, batch: Batch, progress: float = 0.0) -> dict[str, float]:
+        """The updates the collected env steps have earned (``batch`` is the first one's data;
+        the others are sampled from the replay). Returns their mean metrics."""
+        cfg = self.config
+        self._warm = True
+        count = 1
+        if self.replay is not None:
+            if self.start_added is None:
+                self.start_added = self.replay.num_added
+            earned = (self.replay.num_added - self.start_added) * cfg.train_ratio
+            count = 1 + int(earned // (cfg.batch_size * cfg.seq_len)) - self.num_updates
+        totals: dict[str, float] = {}
+        for k in range(count):
+            if k > 0:
+                assert self.replay is not None
+                batch = self.replay.sample(cfg.batch_size)
+            for key, value in self._update_once(batch).items():
+                totals[key] = totals.get(key, 0.0) + value
+        metrics = {key: value / max(count, 1) for key, value in totals.items()}
+        metrics["train/updates"] = float(self.num_updates)
+        return metrics
+
+    def _update_once(self, batch: Batch) -> dict[str, float]:
+        metrics, h, z = self._train_world(batch)
+        metrics.update(self._train_behaviour(h, z))
+        self.num_updates += 1
+        return metrics
+
+    def _train_world(self, batch: Batch) -> tuple[dict[str, float], Tensor, Tensor]:
+        loss, parts, h, z = self.world.loss(
+            batch["observations"], batch["actions"], batch["rewards"], batch["conts"],
+            batch["firsts"], self.generator,
+        )  # fmt: skip
+        self.world_optimizer.backward(loss)
+        self.world_optimizer.step()
+        metrics = {
+            "loss/world": float(loss.detach()),
+            "loss/recon": parts["world/recon"],
+            "loss/reward": parts["world/reward"],
+            "loss/cont": parts["world/cont"],
+            "train/kl_dyn": parts["world/kl_dyn"],
+            "train/kl_rep": parts["world/kl_rep"],
+        }
         return metrics, h, z
 
-    def train_behaviour(self, h: Tensor, z: Tensor) -> dict[str, float]:
-        """Actor and critic on rollouts imagined from the flattened start states."""
-        cfg = self.cfg
-        rssm = self.world.rssm
+    def _train_behaviour(self, h: Tensor, z: Tensor) -> dict[str, float]:
+        cfg, rssm = self.config, self.world.rssm
         h, z = h.reshape(-1, h.shape[-1]), z.reshape(-1, z.shape[-1])
+        if 0 < cfg.imag_starts < h.shape[0]:
+            pick = torch.randperm(h.shape[0], generator=self.generator, device=self.device)
+            h, z = h[pick[: cfg.imag_starts]], z[pick[: cfg.imag_starts]]
         self.world.requires_grad_(False)
         feats, entropies = [rssm.feature(h, z)], []
         for _ in range(cfg.imag_horizon):
@@ -199,119 +404,64 @@ class DreamerAgent:
         reward = self.twohot.decode(self.world.reward_head(feat[1:]))
         cont = torch.sigmoid(self.world.cont_head(feat[1:]).squeeze(-1))
         self.world.requires_grad_(True)
+        self.critic.requires_grad_(False)
         value = self.twohot.decode(self.critic(feat))
+        self.critic.requires_grad_(True)
         returns = lambda_returns(reward, value, cfg.gamma * cont, cfg.lam)
         weight = torch.cumprod(
             torch.cat([torch.ones_like(cont[:1]), cfg.gamma * cont[:-1]]), 0
         ).detach()
-        lo, hi = torch.quantile(returns.detach(), torch.tensor([0.05, 0.95]))
-        m = cfg.return_ema
-        self.return_scale = m * self.return_scale + (1 - m) * float(hi - lo)
+        bounds = torch.quantile(returns.detach(), torch.tensor([0.05, 0.95], device=self.device))
+        decay = cfg.return_decay
+        self.return_scale = decay * self.return_scale + (1 - decay) * float(bounds[1] - bounds[0])
         scale = max(1.0, self.return_scale)
-        actor_loss = -(weight * (returns / scale + cfg.entropy * torch.stack(entropies))).mean()
-        self.opt_actor.zero_grad(set_to_none=True)
-        actor_loss.backward()
-        nn.utils.clip_grad_norm_(self.actor.parameters(), 100.0)
-        self.opt_actor.step()
+        entropy = torch.stack(entropies)
+        actor_loss = -(weight * (returns / scale + cfg.entropy_coef * entropy)).mean()
+        self.actor_optimizer.backward(actor_loss)
+        self.actor_optimizer.step()
         target = returns.detach()
-        logits = self.critic(feat[:-1].detach())
-        slow = self.twohot.decode(self.slow(feat[:-1].detach()))
+        inputs = feat[:-1].detach()
+        logits = self.critic(inputs)
+        with torch.no_grad():
+            slow = self.twohot.decode(self.slow_critic(inputs))
         critic_loss = (
             weight * (self.twohot.loss(logits, target) + self.twohot.loss(logits, slow))
         ).mean()
-        self.opt_critic.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        nn.utils.clip_grad_norm_(self.critic.parameters(), 100.0)
-        self.opt_critic.step()
+        self.critic_optimizer.backward(critic_loss)
+        self.critic_optimizer.step()
         with torch.no_grad():
-            for p, q in zip(self.slow.parameters(), self.critic.parameters(), strict=True):
-                p.lerp_(q, cfg.slow_critic)
+            torch._foreach_lerp_(list(self.slow_critic.parameters()),
+                                 list(self.critic.parameters()), cfg.slow_critic_rate)  # fmt: skip
         return {
-            "actor/loss": float(actor_loss.detach()),
-            "critic/loss": float(critic_loss.detach()),
-            "imag/return": float(returns.detach().mean()),
-            "imag/scale": self.return_scale,
+            "loss/actor": float(actor_loss.detach()),
+            "loss/critic": float(critic_loss.detach()),
+            "train/imag_return": float(target.mean()),
+            "train/return_scale": self.return_scale,
+            "train/entropy": float(entropy.detach().mean()),
         }
 
-    def update(self) -> dict[str, float]:
-        """One world-model step and one behaviour step on a fresh batch."""
-        metrics, h, z = self.train_world(self.sample())
-        metrics.update(self.train_behaviour(h, z))
-        self.updates += 1
-        return metrics
-
-    # -- acting -------------------------------------------------------------------------------
-    @torch.no_grad()
-    def act(self, obs: np.ndarray, prev_action: np.ndarray, first: bool) -> np.ndarray:
-        """Filter the observation into the online state and sample an action in ``[-1, 1]``."""
-        if first:
-            self._h, self._z = self.world.rssm.initial(1)
-        rssm = self.world.rssm
-        x = torch.as_tensor(np.asarray(obs, np.float32).reshape(1, -1))
-        embed = self.world.encoder(torch.sign(x) * torch.log1p(x.abs()))
-        a = torch.zeros(1, self.action_dim) if first else torch.as_tensor(prev_action[None])
-        h = rssm.gru(rssm.inp(torch.cat([self._z, a], -1)), self._h)
-        post = rssm._logits(rssm.post_net(torch.cat([h, embed], -1)))
-        self._h, self._z = h, rssm.sample(post, self.generator)
-        action, _ = self.actor(rssm.feature(self._h, self._z), self.generator)
-        return action[0].numpy()
-
-    def learn(
-        self, steps: int, on_episode: Callable[[int, float], None] | None = None
-    ) -> list[float]:
-        """Collect ``steps`` env steps, updating every ``train_every`` after ``warmup``."""
-        env, cfg = self.env, self.cfg
-        returns: list[float] = []
-        prev = np.zeros(self.action_dim, np.float32)
-        first, reward, episode_return = True, 0.0, 0.0
-        for _ in range(steps):
-            obs = env.observations[0].copy()
-            self._store(obs, prev, reward, first, 1.0)
-            if self.steps < cfg.warmup:
-                action = self.rng.uniform(-1, 1, self.action_dim).astype(np.float32)
-            else:
-                action = self.act(obs, prev, first)
-            scaled = self.low + (action + 1.0) * 0.5 * (self.high - self.low)
-            _, rewards, terminals, truncations, _ = env.step(scaled.reshape(env.actions.shape))
-            reward = float(rewards[0])
-            episode_return += reward
-            self.steps += 1
-            prev, first = action, False
-            if terminals[0] or truncations[0]:
-                final = env.final_observations[0].copy()
-                self._store(final, action, reward, False, 0.0 if terminals[0] else 1.0)
-                returns.append(episode_return)
-                if on_episode is not None:
-                    on_episode(self.steps, episode_return)
-                prev = np.zeros(self.action_dim, np.float32)
-                first, reward, episode_return = True, 0.0, 0.0
-            if self.steps >= cfg.warmup and self.steps % cfg.train_every == 0:
-                self.update()
-        return returns
-
+    # -- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Weights, optimisers and counters (not the replay)."""
+        """Optimizers, generator, return scale and counters (the weights are modules)."""
         return {
-            "world": self.world.state_dict(),
-            "actor": self.actor.state_dict(),
-            "critic": self.critic.state_dict(),
-            "slow": self.slow.state_dict(),
-            "opt": [o.state_dict() for o in (self.opt_world, self.opt_actor, self.opt_critic)],
+            "world_optimizer": self.world_optimizer.state_dict(),
+            "actor_optimizer": self.actor_optimizer.state_dict(),
+            "critic_optimizer": self.critic_optimizer.state_dict(),
+            "generator": self.generator.get_state(),
             "return_scale": self.return_scale,
-            "steps": self.steps,
-            "updates": self.updates,
+            "num_updates": self.num_updates,
+            "start_added": self.start_added,
+            "warm": self._warm,
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict`."""
-        self.world.load_state_dict(state["world"])
-        self.actor.load_state_dict(state["actor"])
-        self.critic.load_state_dict(state["critic"])
-        self.slow.load_state_dict(state["slow"])
-        for opt, s in zip(
-            (self.opt_world, self.opt_actor, self.opt_critic), state["opt"], strict=True
-        ):
-            opt.load_state_dict(s)
+        self.world_optimizer.load_state_dict(state["world_optimizer"])
+        self.actor_optimizer.load_state_dict(state["actor_optimizer"])
+        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        self.generator.set_state(state["generator"])
         self.return_scale = float(state["return_scale"])
-        self.steps = int(state["steps"])
-        self.updates = int(state["updates"])
+        self.num_updates = int(state["num_updates"])
+        start = state["start_added"]
+        self.start_added = None if start is None else int(start)
+        self._warm = bool(state["warm"])

@@ -52,6 +52,7 @@ _BUILTIN: dict[str, str] = {
     "cpo": "fugu.algos.cpo:CPO",
     "dt": "fugu.algos.dt:DT",
     "bc": "fugu.algos.bc:BC",
+    "dreamer": "fugu.algos.dreamer:Dreamer",
 }
 _registry: dict[str, Any] = dict(_BUILTIN)
 _discovered = False

@@ -12,8 +12,10 @@ Hafner et al. (2023), "Mastering Diverse Domains through World Models". The piec
   observation embedding.
 - :func:`kl_balanced`: KL balancing with free bits: ``dyn * max(free, KL(sg(q) || p)) + rep *
   max(free, KL(q || sg(p)))``.
-- :class:`WorldModel`: MLP encoder of symlog observations, RSSM, decoder (symlog MSE), two-hot
-  reward head and continue head, with :meth:`WorldModel.loss` over ``[B, T]`` sequences.
+- :class:`WorldModel`: an encoder (an MLP of symlog vector observations, or for ``uint8``
+  images a :class:`~fugu.models.pixels.ConvEncoder`, chosen from the observation shape), RSSM,
+  decoder (MSE to the symlog observation or to the normalised pixels), two-hot reward head and
+  continue head, with :meth:`WorldModel.loss` over ``[B, T]`` sequences.
 
 Example:
     >>> x = torch.tensor([-50.0, -1.0, 0.0, 3.0, 1000.0])
@@ -31,6 +33,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+from fugu.models.pixels import ConvDecoder, ConvEncoder, image_layout, normalize_pixels
 
 __all__ = [
     "RSSM",
@@ -140,6 +144,7 @@ class WorldModelConfig:
     embed: int = 128
     unimix: float = 0.01
     free_bits: float = 1.0
+    cnn_depth: int = 16
 
 
 class RSSM(nn.Module):
@@ -183,6 +188,11 @@ class RSSM(nn.Module):
         out = hard + probs - probs.detach()
         return out.reshape(*logits.shape[:-2], self.stoch)
 
+    def mode(self, logits: Tensor) -> Tensor:
+        """The most likely class of each group, one-hot, flattened to ``[.., groups * classes]``."""
+        hard = F.one_hot(logits.argmax(-1), self.cfg.classes).to(logits.dtype)
+        return hard.reshape(*logits.shape[:-2], self.stoch)
+
     def img_step(
         self, h: Tensor, z: Tensor, action: Tensor, generator: torch.Generator | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
@@ -190,6 +200,20 @@ class RSSM(nn.Module):
         h = self.gru(self.inp(torch.cat([z, action], -1)), h)
         prior = self._logits(self.prior_net(h))
         return h, self.sample(prior, generator), prior
+
+    def obs_step(
+        self,
+        h: Tensor,
+        z: Tensor,
+        action: Tensor,
+        embed: Tensor,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """One filtering step: ``(h', z' ~ posterior, post_logits, prior_logits)``."""
+        h = self.gru(self.inp(torch.cat([z, action], -1)), h)
+        prior = self._logits(self.prior_net(h))
+        post = self._logits(self.post_net(torch.cat([h, embed], -1)))
+        return h, self.sample(post, generator), post, prior
 
     def observe(
         self,
@@ -209,11 +233,7 @@ class RSSM(nn.Module):
         for t in range(steps):
             keep = (~firsts[:, t]).float().unsqueeze(-1)
             h, z = h * keep, z * keep
-            a = actions[:, t] * keep
-            h = self.gru(self.inp(torch.cat([z, a], -1)), h)
-            prior = self._logits(self.prior_net(h))
-            post = self._logits(self.post_net(torch.cat([h, embed[:, t]], -1)))
-            z = self.sample(post, generator)
+            h, z, post, prior = self.obs_step(h, z, actions[:, t] * keep, embed[:, t], generator)
             hs.append(h)
             zs.append(z)
             posts.append(post)
@@ -226,24 +246,52 @@ class WorldModel(nn.Module):
     """Encoder, RSSM, decoder, two-hot reward head and continue head.
 
     Args:
-        obs_dim: Flat observation size.
+        obs_shape: One observation's shape (an int: a flat vector of that size).
         action_dim: Action size (continuous actions, or one-hot discrete ones).
         cfg: Sizes.
+        obs_dtype: The observations' dtype: ``uint8`` images (``HxWxC`` or ``CxHxW``, see
+            :func:`~fugu.models.pixels.image_layout`) get the convolutional encoder and decoder.
     """
 
-    def __init__(self, obs_dim: int, action_dim: int, cfg: WorldModelConfig | None = None) -> None:
+    def __init__(
+        self,
+        obs_shape: int | tuple[int, ...],
+        action_dim: int,
+        cfg: WorldModelConfig | None = None,
+        obs_dtype: torch.dtype = torch.float32,
+    ) -> None:
         super().__init__()
         cfg = cfg or WorldModelConfig()
         self.cfg = cfg
-        self.encoder = _mlp([obs_dim, cfg.hidden, cfg.embed], last_act=True)
+        shape = (obs_shape,) if isinstance(obs_shape, int) else tuple(obs_shape)
+        self.obs_shape = shape
+        self.layout = image_layout(shape, obs_dtype)
         self.rssm = RSSM(action_dim, cfg)
         feat = cfg.deter + cfg.groups * cfg.classes
         self.feat_dim = feat
-        self.decoder = _mlp([feat, cfg.hidden, obs_dim])
+        self.encoder: nn.Module
+        self.decoder: nn.Module
+        if self.layout is not None:
+            self.encoder = ConvEncoder(shape, cfg.cnn_depth, cfg.embed)
+            self.decoder = ConvDecoder(feat, shape, cfg.cnn_depth)
+        else:
+            size = 1
+            for dim in shape:
+                size *= dim
+            self.encoder = _mlp([size, cfg.hidden, cfg.embed], last_act=True)
+            self.decoder = _mlp([feat, cfg.hidden, size])
         self.twohot = TwoHot()
         self.reward_head = _mlp([feat, cfg.hidden, self.twohot.bins])
         self.cont_head = _mlp([feat, cfg.hidden, 1])
         zero_head(self.reward_head)  # start predicting 0 reward
+
+    def preprocess(self, obs: Tensor) -> Tensor:
+        """What the encoder reads and the decoder predicts: normalised pixels for images,
+        ``symlog`` of the flattened vector otherwise (``[..., *obs_shape]`` in)."""
+        if self.layout is not None:
+            return normalize_pixels(obs)
+        lead = obs.shape[: obs.dim() - len(self.obs_shape)]
+        return symlog(obs.float().reshape(*lead, -1))
 
     def loss(
         self,
@@ -258,10 +306,11 @@ class WorldModel(nn.Module):
 
         ``rewards[:, t]`` and ``conts[:, t]`` are what arrived with observation ``t``.
         """
-        embed = self.encoder(symlog(obs))
+        target = self.preprocess(obs)
+        embed = self.encoder(target)
         h, z, post, prior = self.rssm.observe(embed, actions, firsts, generator)
         feat = self.rssm.feature(h, z)
-        recon = ((self.decoder(feat) - symlog(obs)) ** 2).sum(-1)
+        recon = ((self.decoder(feat) - target) ** 2).flatten(2).sum(-1)
         reward = self.twohot.loss(self.reward_head(feat), rewards)
         cont = F.binary_cross_entropy_with_logits(
             self.cont_head(feat).squeeze(-1), conts, reduction="none"
