@@ -122,3 +122,14 @@ def test_engine_build_without_tensorrt_is_a_clear_error(tmp_path, monkeypatch, c
     with pytest.raises(MissingDependencyError, match="pip install tensorrt"):
         build_engine(path, tmp_path / "p.engine")
     assert not (tmp_path / "p.engine").exists()
+
+
+def test_cli_engine_flag_needs_the_profile_and_tensorrt(deep_runs, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    base = ["export", str(deep_runs("lstm")), "--output", str(tmp_path / "p.onnx"),
+            "--samples", "8", "--engine", str(tmp_path / "p.engine")]  # fmt: skip
+    assert main(base) == 2
+    assert "--engine needs --profile tensorrt" in capsys.readouterr().err
+    assert main([*base, "--profile", "tensorrt"]) == 2
+    assert "pip install tensorrt" in capsys.readouterr().err
+    assert (tmp_path / "p.onnx").is_file() and not (tmp_path / "p.engine").exists()
