@@ -11,8 +11,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "The repository holds the checkpoint (manifest.json, weights.safetensors, state.pt), "
         "config.json, policy.onnx with its parity report (export.json), eval.gif where the env "
         "renders, and a model card (README.md) with a results table. Log in first with "
-        "'huggingface-cli login' or set HF_TOKEN; --local-dir writes the same folder without "
-        "uploading. Example: fugu push runs/cartpole-v1-ppo-1-... --repo-id me/cartpole-ppo"
+        "'hf auth login' (older clients: 'huggingface-cli login') or set HF_TOKEN; "
+        "--local-dir writes the same folder without uploading. "
+        "Example: fugu push runs/cartpole-v1-ppo-1-... --repo-id me/cartpole-ppo"
     )
     parser.add_argument("source", help="a run dir (its best checkpoint) or a checkpoint directory")
     parser.add_argument("--repo-id", required=True, metavar="USER/NAME", help="the Hub repository")

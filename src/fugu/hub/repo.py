@@ -228,7 +228,7 @@ def push(
         repo_id: ``user/name``.
         local_dir: Only write the repository folder there (a local folder repository), and
             upload nothing.
-        token: A Hub token (default: the one ``huggingface-cli login`` stored, or ``HF_TOKEN``).
+        token: A Hub token (default: the one ``hf auth login`` stored, or ``HF_TOKEN``).
         private: Create the repository private.
         commit_message: The upload's commit message.
         eval_episodes: Episodes of the model card's evaluation (0: none).
