@@ -14,7 +14,8 @@ from gymnasium import spaces
 from fugu.cli.main import main
 from fugu.core.errors import APIUsageError
 from fugu.export import FORMATS, act, actor_graph, export
-from fugu.export.codegen import python_source
+from fugu.export.ccode import c_source
+from fugu.export.codegen import micropython_source, python_source
 from fugu.models import PolicyConfig, make_policy
 
 torch.set_num_threads(1)
@@ -84,7 +85,9 @@ def test_masks_choose_only_legal_actions_everywhere():
 def test_unsupported_policies_and_formats_are_clear_errors(runs, tmp_path):
     lstm = make_policy(spaces.Box(-1, 1, (3,)), spaces.Discrete(2), PolicyConfig(kind="lstm"))
     with pytest.raises(APIUsageError, match="feed-forward MLP"):
-        actor_graph(lstm)
+        c_source(actor_graph(lstm))
+    with pytest.raises(APIUsageError, match="feed-forward MLP"):
+        micropython_source(actor_graph(lstm))
     with pytest.raises(APIUsageError, match="format"):
         export(runs["cartpole"], "tflite", tmp_path / "x")
     with pytest.raises(APIUsageError, match="no valid checkpoint"):

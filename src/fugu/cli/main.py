@@ -27,6 +27,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "fugu.cli.export",
         "export a policy: ONNX, numpy, pure Python, MicroPython or C (Cortex-M0+), parity-checked",
     ),
+    "push": (
+        "fugu.cli.push",
+        "push a policy to the HuggingFace Hub: model card, safetensors, ONNX",
+    ),
+    "pull": ("fugu.cli.pull", "download a policy from the HuggingFace Hub (fugu.load reads it)"),
     "runs": ("fugu.cli.runs", "list training runs with their status, steps and returns"),
     "selfplay": ("fugu.cli.selfplay", "train by self-play against an Elo-rated pool and bots"),
     "match": ("fugu.cli.match", "two agents or bots head to head: W/D/L, Wilson intervals, Elo"),

@@ -4,7 +4,14 @@ Every export is checked against torch before it is returned: the exported actor 
 policy's own deterministic action are compared on ``num_samples`` random observations (drawn
 from the observation space, unbounded dimensions from a standard normal scaled by 3) and on
 observations recorded by playing the env with the policy: the largest absolute difference of
-the head's outputs and the fraction of equal actions.
+the head's outputs and the fraction of equal actions. Recurrent policies are compared over
+sequences: the random observations as :data:`SEQUENCE_ROWS` sequences, and the recorded play
+with its episode starts, the export carrying its own state step after step.
+
+``profile="tensorrt"`` (ONNX only) writes the TensorRT-ready form: a fixed batch of
+``batch_size`` rows at :data:`~fugu.export.tensorrt.TENSORRT_OPSET`, checked by
+:func:`~fugu.export.tensorrt.check_tensorrt` (ops, static shapes, fp16 ranges and an fp16
+run); the report is :attr:`ExportResult.tensorrt`.
 """
 
 from __future__ import annotations
@@ -24,12 +31,35 @@ from fugu.core.errors import APIUsageError
 from fugu.export.ccode import c_source, quantize
 from fugu.export.codegen import micropython_source, numpy_source, python_source
 from fugu.export.graph import ActorGraph, actor_graph
-from fugu.export.onnx import export_onnx, onnx_act
+from fugu.export.onnx import export_onnx
+from fugu.export.tensorrt import TENSORRT_OPSET
 
-__all__ = ["FORMATS", "ExportResult", "export", "parity", "random_observations"]
+__all__ = [
+    "FORMATS",
+    "PROFILES",
+    "ExportResult",
+    "export",
+    "parity",
+    "random_observations",
+    "sequence_parity",
+]
 
 FORMATS = ("onnx", "numpy", "python", "micropython", "c", "c-int8")
 """Export targets (``c-int8``: the C file with int8 dense layers)."""
+
+PROFILES = ("default", "tensorrt")
+"""ONNX profiles: ``default`` (dynamic batch) or ``tensorrt`` (see the module)."""
+
+ARCHITECTURE_FORMATS = {
+    "mlp": FORMATS,
+    "mlp+lstm": ("onnx", "numpy", "python"),
+    "cnn": ("onnx", "numpy"),
+    "cnn+lstm": ("onnx", "numpy"),
+}
+"""The targets each policy architecture exports to."""
+
+SEQUENCE_ROWS = 8
+"""Parallel sequences the random observations of a recurrent parity check are cut into."""
 
 MICROPYTHON_ROWS = 6
 """Observations a MicroPython export is checked on inside MicroPython (slow: a fresh
@@ -59,6 +89,11 @@ class ExportResult:
     """C: the firmware's action agreement with torch under QEMU."""
     notes: list[str] = field(default_factory=list)
     """What could not be checked, and why (a missing cross toolchain, say)."""
+    architecture: str = "mlp"
+    """``mlp``, ``cnn``, ``mlp+lstm`` or ``cnn+lstm``."""
+    profile: str = "default"
+    tensorrt: dict[str, Any] | None = None
+    """``profile="tensorrt"``: :class:`~fugu.export.tensorrt.TensorRTReport` as a dict."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values."""
@@ -106,6 +141,96 @@ def parity(
     return error, float(np.mean(same))
 
 
+def _torch_sequence(
+    policy: Any, obs: np.ndarray, starts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Torch's actions and head outputs over sequences ``obs [T, B, ...]``, flattened."""
+    actions, heads, state = [], [], None
+    with torch.inference_mode():
+        for t in range(len(obs)):
+            if state is not None:
+                state = policy.reset_state(state, torch.from_numpy(np.asarray(starts[t], bool)))
+            params, _, state = policy.forward_eval(torch.from_numpy(obs[t]), state)
+            heads.append((params[0] if isinstance(params, tuple) else params).float().numpy())
+            actions.append(policy.distribution.mode(params).numpy())
+    got = np.concatenate(actions)
+    if hasattr(policy.action_space, "low"):
+        got = np.clip(got, policy.action_space.low, policy.action_space.high)
+    return got, np.concatenate(heads)
+
+
+def sequence_parity(
+    policy: Any,
+    run: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    obs: np.ndarray,
+    starts: np.ndarray,
+) -> tuple[float, float]:
+    """:func:`parity` of a recurrent export over sequences ``obs [T, B, *obs_shape]`` whose
+    state is zeroed where ``starts [T, B]``; ``run(obs, starts)`` returns the flattened
+    ``(actions, params)`` of every step, carrying its own state."""
+    want_actions, want_params = _torch_sequence(policy, obs, starts)
+    got_actions, got_params = run(obs, starts)
+    error = float(np.max(np.abs(np.asarray(got_params, np.float64) - want_params)))
+    got = np.asarray(got_actions).reshape(len(want_actions), -1)
+    want = want_actions.reshape(len(want_actions), -1)
+    if np.issubdtype(want.dtype, np.floating):
+        same = np.all(np.abs(got - want) <= 1e-5, axis=-1)
+    else:
+        same = np.all(got == want, axis=-1)
+    return error, float(np.mean(same))
+
+
+def _sequence_runner(
+    fmt: str, path: Path, graph: ActorGraph
+) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """``run(obs [T, B, ...], starts [T, B])`` of a recurrent export, carrying its state."""
+    assert graph.lstm is not None
+    hidden = graph.lstm.hidden_size
+
+    def batched(step: Callable[[np.ndarray, Any], tuple[Any, Any, Any]]) -> Any:
+        def run(obs: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            zeros = np.zeros((obs.shape[1], hidden), np.float32)
+            state: Any = (zeros, zeros)
+            actions, heads = [], []
+            for t in range(len(obs)):
+                keep = (~np.asarray(starts[t], bool))[:, None].astype(np.float32)
+                state = (state[0] * keep, state[1] * keep)
+                a, p, state = step(obs[t], state)
+                actions.append(np.asarray(a))
+                heads.append(np.asarray(p))
+            return np.concatenate(actions), np.concatenate(heads)
+
+        return run
+
+    if fmt == "onnx":
+        from fugu.export.onnx import OnnxPolicy
+
+        session = OnnxPolicy(path)
+        return batched(lambda o, s: session.act(o, state=s))  # type: ignore[no-any-return]
+    module = _load_module(path)
+    if fmt == "numpy":
+
+        def numpy_step(o: np.ndarray, s: Any) -> tuple[Any, Any, Any]:
+            p, s = module.step_params(o, s)
+            return module._decode(p, None), p, s
+
+        return batched(numpy_step)  # type: ignore[no-any-return]
+
+    def run_python(obs: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        states = [module.initial_state() for _ in range(obs.shape[1])]
+        actions, heads = [], []
+        for t in range(len(obs)):
+            for b in range(obs.shape[1]):
+                if starts[t, b]:
+                    states[b] = module.initial_state()
+                p, states[b] = module.step_params(obs[t, b].reshape(-1).tolist(), states[b])
+                actions.append(module._decode(p, None))
+                heads.append(p)
+        return np.array(actions), np.array(heads)
+
+    return run_python
+
+
 def _load_module(path: Path) -> Any:
     spec = importlib.util.spec_from_file_location(f"fugu_export_{path.stem}", path)
     assert spec is not None and spec.loader is not None
@@ -129,7 +254,10 @@ def _c_actions(graph: ActorGraph, actions: np.ndarray) -> np.ndarray:
 
 def _runner(fmt: str, path: Path, graph: ActorGraph) -> Callable[[np.ndarray], Any]:
     if fmt == "onnx":
-        return lambda obs: onnx_act(path, obs)
+        from fugu.export.onnx import OnnxPolicy
+
+        session = OnnxPolicy(path)
+        return lambda obs: session.act(obs)
     if fmt.startswith("c"):
         import tempfile
 
@@ -163,16 +291,25 @@ def export(
     num_samples: int = 1000,
     recorded_steps: int = 200,
     seed: int = 0,
+    profile: str = "default",
+    batch_size: int = 1,
 ) -> ExportResult:
     """Export the policy of a checkpoint (or a run dir's latest) and check it against torch.
 
     Args:
         checkpoint: A checkpoint directory or a run dir.
-        format: One of :data:`FORMATS`.
+        format: One of :data:`FORMATS` (CNN and LSTM policies: see
+            :data:`ARCHITECTURE_FORMATS`).
         output: The file to write.
         num_samples: Random observations of the parity check.
         recorded_steps: Env steps played by the policy whose observations are checked too.
         seed: Seed of the random observations and the recording.
+        profile: One of :data:`PROFILES`; ``"tensorrt"`` is for ``format="onnx"``.
+        batch_size: The fixed batch of the ``tensorrt`` profile.
+
+    Raises:
+        APIUsageError: An unknown format or profile, a format the policy's architecture does
+            not export to, or no checkpoint at ``checkpoint``.
     """
     from fugu.bridges.entry import make_env
     from fugu.checkpoint import find_latest_valid
@@ -181,6 +318,12 @@ def export(
 
     if format not in FORMATS:
         raise APIUsageError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if profile not in PROFILES:
+        raise APIUsageError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+    if profile == "tensorrt" and format != "onnx":
+        raise APIUsageError(f"the tensorrt profile is an ONNX profile, not one of {format!r}")
+    if batch_size < 1:
+        raise APIUsageError(f"batch_size must be >= 1, got {batch_size}")
     path = Path(checkpoint)
     if not (path / "manifest.json").is_file():
         found = find_latest_valid(path) if path.exists() else None
@@ -188,8 +331,8 @@ def export(
             raise APIUsageError(f"no valid checkpoint at {path}")
         path = found
     manifest = json.loads((path / "manifest.json").read_text())
-    env_id = ExperimentConfig.from_dict(manifest.get("config", {})).env.id
-    env = make_env(env_id)
+    env_config = ExperimentConfig.from_dict(manifest.get("config", {})).env
+    env = make_env(env_config.id, **env_config.kwargs)
     try:
         algo, _ = load_algorithm(path, env.single_observation_space, env.single_action_space, "cpu")
         policy = algo.modules().get("policy")
@@ -199,39 +342,84 @@ def export(
                 f"(it has {sorted(algo.modules())})"
             )
         policy = policy.eval()
-        recorded = _record(env, policy, recorded_steps, seed)
+        graph = actor_graph(policy)
+        allowed = ARCHITECTURE_FORMATS[graph.architecture]
+        if format not in allowed:
+            raise APIUsageError(
+                f"a {graph.architecture} policy exports to {', '.join(allowed)}, not {format!r}"
+            )
+        if graph.is_recurrent:
+            recorded, recorded_starts = _record_sequences(env, policy, recorded_steps, seed)
+        else:
+            recorded = _record(env, policy, recorded_steps, seed)
     finally:
         env.close()
-    graph = actor_graph(policy)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    observations = np.concatenate(
-        [random_observations(env.single_observation_space, num_samples, seed), recorded]
-    )
+    space = env.single_observation_space
+    random_obs = random_observations(space, num_samples, seed)
     if format == "onnx":
-        export_onnx(graph, output)
+        export_onnx(
+            graph,
+            output,
+            dynamic_batch=profile != "tensorrt",
+            batch_size=batch_size,
+            opset=TENSORRT_OPSET if profile == "tensorrt" else None,
+        )
     elif format.startswith("c"):
         quant = None
         if format == "c-int8":  # calibrated on observations the parity check does not use
             calibration = np.concatenate(
-                [
-                    random_observations(env.single_observation_space, num_samples, seed + 1),
-                    recorded,
-                ]
+                [random_observations(space, num_samples, seed + 1), recorded]
             )
             quant = quantize(graph, calibration)
         output.write_text(c_source(graph, quant), "utf-8")
     else:
         sources = {"numpy": numpy_source, "python": python_source}
         output.write_text(sources.get(format, micropython_source)(graph), "utf-8")
-    error, agreement = parity(policy, _runner(format, output, graph), observations)
+    checked_obs: np.ndarray
+    checked_starts: np.ndarray | None = None
+    if graph.is_recurrent:
+        steps = max(1, num_samples // SEQUENCE_ROWS)
+        random_seq = random_obs[: steps * SEQUENCE_ROWS].reshape(steps, SEQUENCE_ROWS, *space.shape)
+        random_starts = np.zeros(random_seq.shape[:2], bool)
+        random_starts[0] = True
+        run_seq = _sequence_runner(format, output, graph)
+        e1, a1 = sequence_parity(policy, run_seq, random_seq, random_starts)
+        e2, a2 = sequence_parity(policy, run_seq, recorded, recorded_starts)
+        n1, n2 = random_seq.shape[0] * random_seq.shape[1], recorded.shape[0] * recorded.shape[1]
+        error, agreement = max(e1, e2), (a1 * n1 + a2 * n2) / (n1 + n2)
+        count = n1 + n2
+        checked_obs, checked_starts = recorded, recorded_starts
+    else:
+        observations = np.concatenate([random_obs, recorded])
+        error, agreement = parity(policy, _runner(format, output, graph), observations)
+        count = len(observations)
+        checked_obs = observations
     result = ExportResult(
-        str(output), format, output.stat().st_size, len(observations), error, agreement
+        str(output),
+        format,
+        output.stat().st_size,
+        count,
+        error,
+        agreement,
+        architecture=graph.architecture,
+        profile=profile,
     )
+    if profile == "tensorrt":
+        from fugu.export.tensorrt import check_tensorrt
+
+        report = check_tensorrt(output, graph, checked_obs, checked_starts)
+        result.tensorrt = report.to_dict()
+        result.notes.extend(report.notes)
+        if graph.is_recurrent:
+            result.notes.append(
+                "tensorrt: fp16 checked over the recorded sequences; activations from zero states"
+            )
     if format.startswith("c"):
-        _check_on_device(result, policy, graph, output, observations[:DEVICE_ROWS])
+        _check_on_device(result, policy, graph, output, checked_obs[:DEVICE_ROWS])
     if format == "micropython":
-        _check_in_micropython(result, policy, output, observations[-MICROPYTHON_ROWS:])
+        _check_in_micropython(result, policy, output, checked_obs[-MICROPYTHON_ROWS:])
     return result
 
 
@@ -273,6 +461,37 @@ def _check_on_device(
     result.flash_bytes, result.ram_bytes = sizes["flash"], sizes["ram"]
     error, agreement = parity(policy, lambda o: (_c_actions(graph, run.actions), run.params), obs)
     result.device_max_abs_error, result.device_action_agreement = error, agreement
+
+
+def _record_sequences(
+    env: Any, policy: Any, steps: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(obs [T, A, ...], starts [T, A])`` met by playing a recurrent ``policy``'s mode, its
+    state carried and zeroed where an episode starts (the first step, and after every end)."""
+    obs, _ = env.reset(seed)
+    rows = len(obs)
+    seen, starts = [], []
+    start = np.ones(rows, bool)
+    state = None
+    with torch.inference_mode():
+        for _ in range(steps):
+            batch = np.array(obs, np.float32, copy=True)
+            seen.append(batch)
+            starts.append(start.copy())
+            if state is not None:
+                state = policy.reset_state(state, torch.from_numpy(start))
+            params, _, state = policy.forward_eval(torch.from_numpy(batch), state)
+            actions = policy.distribution.mode(params).numpy()
+            if hasattr(policy.action_space, "low"):
+                actions = np.clip(actions, policy.action_space.low, policy.action_space.high)
+            obs, _, terminals, truncations, _ = env.step(
+                actions.astype(env.actions.dtype).reshape(env.actions.shape)
+            )
+            start = np.asarray(terminals, bool) | np.asarray(truncations, bool)
+    shape = env.single_observation_space.shape
+    if not seen:
+        return np.zeros((0, rows, *shape), np.float32), np.zeros((0, rows), bool)
+    return np.stack(seen), np.stack(starts)
 
 
 def _record(env: Any, policy: Any, steps: int, seed: int) -> np.ndarray:

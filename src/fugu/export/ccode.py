@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fugu.export.graph import ActorGraph
+from fugu.export.graph import ActorGraph, require_mlp
 
 __all__ = ["QuantizedGraph", "c_float", "c_source", "quantize", "quantized_params"]
 
@@ -90,6 +90,7 @@ def quantize(graph: ActorGraph, calibration: np.ndarray) -> QuantizedGraph:
     by orders of magnitude; a cart's position and its velocity, say), folded into that layer's
     weights before they are quantised; the hidden layers' inputs one scale per tensor.
     """
+    require_mlp(graph, "the int8 C export")
     weights, weight_scales, input_scales = [], [], []
     x = _normalised_inputs(graph, calibration)
     tensors = _tensors(graph)
@@ -198,6 +199,7 @@ static void dense(const float *x, int n_in, const signed char *w, float w_scale,
 
 def c_source(graph: ActorGraph, quant: QuantizedGraph | None = None) -> str:
     """The C99 file of ``graph`` (float32, or int8 with ``quant``); see the module docstring."""
+    require_mlp(graph, "the C export")
     tensors = _tensors(graph)
     widths = [graph.obs_size, *(int(w.shape[0]) for w, _ in tensors)]
     action_size = graph.num_params if graph.kind == "box" else len(graph.nvec)

@@ -4,7 +4,10 @@ Both files hold the weights and an ``act(obs, action_mask=None)`` function compu
 :func:`fugu.export.graph.act`: the numpy file takes ``[B, *obs_shape]`` arrays, the pure-Python
 file one observation (a flat list of floats) and returns one action (an int, a list of ints,
 or a list of floats), with nothing to import but ``math``: the form that also runs on
-MicroPython.
+MicroPython. The numpy file also runs CNN encoders. Recurrent (LSTM) policies are exported
+with ``initial_state(...)`` and ``step(obs, state, action_mask=None) -> (actions, state)``
+(and ``step_params``, the head's outputs): the caller carries the state and starts each
+episode from ``initial_state``.
 
 Example:
     >>> from gymnasium import spaces
@@ -24,7 +27,8 @@ import base64
 
 import numpy as np
 
-from fugu.export.graph import ActorGraph
+from fugu.core.errors import APIUsageError
+from fugu.export.graph import ActorGraph, require_mlp
 
 __all__ = ["micropython_source", "numpy_source", "python_source"]
 
@@ -37,6 +41,7 @@ _HEADER = '''"""A policy exported by fugu ({what}). Observations: {obs_shape}; a
 
 def _constants(graph: ActorGraph) -> dict[str, object]:
     return {
+        "OBS_SHAPE": tuple(graph.obs_shape),
         "OBS_SCALE": graph.obs_scale,
         "NORM_CLIP": graph.norm_clip,
         "ACTIVATION": graph.activation,
@@ -64,6 +69,8 @@ def _activate(x):
 
 
 LAYERS = [(_array(w, ws), _array(b, (ws[0],))) for w, ws, b in _LAYERS]
+CONVS = [(_array(w, ws), _array(b, (ws[0],)), st, pad) for w, ws, b, st, pad in _CONVS]
+LSTM = None if _LSTM is None else [_array(*spec) for spec in _LSTM]
 HEAD_W, HEAD_B = _array(*_HEAD_W), _array(*_HEAD_B)
 NORM_MEAN = None if _NORM_MEAN is None else _array(*_NORM_MEAN)
 NORM_STD = None if _NORM_STD is None else _array(*_NORM_STD)
@@ -71,21 +78,73 @@ LOW = None if _LOW is None else _array(*_LOW)
 HIGH = None if _HIGH is None else _array(*_HIGH)
 
 
-def params(obs):
-    """The actor head's outputs [B, n] for observations [B, *obs_shape]."""
+def _conv(x, weight, bias, stride, pad):
+    if pad:
+        x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    k = weight.shape[-1]
+    windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))
+    windows = windows[:, :, ::stride, ::stride]
+    out = np.einsum("bchwij,ocij->bohw", windows, weight, optimize=True)
+    return (out + bias[None, :, None, None]).astype(np.float32)
+
+
+def _features(obs):
     x = np.asarray(obs, np.float32).reshape(len(obs), -1) * np.float32(OBS_SCALE)
     if NORM_MEAN is not None:
         x = (x - NORM_MEAN) / NORM_STD
         if NORM_CLIP is not None:
             x = np.clip(x, -NORM_CLIP, NORM_CLIP)
+    if CONVS:
+        x = x.reshape(len(obs), *OBS_SHAPE)
+        for weight, bias, stride, pad in CONVS:
+            x = _activate(_conv(x, weight, bias, stride, pad))
+        x = x.reshape(len(obs), -1)
     for weight, bias in LAYERS:
         x = _activate(x @ weight.T + bias)
-    return (x @ HEAD_W.T + HEAD_B).astype(np.float32)
+    return x
+
+
+def params(obs):
+    """The actor head's outputs [B, n] for observations [B, *obs_shape] (feed-forward)."""
+    if LSTM is not None:
+        raise TypeError("a recurrent policy: use step_params(obs, state)")
+    return (_features(obs) @ HEAD_W.T + HEAD_B).astype(np.float32)
+
+
+def initial_state(batch_size=1):
+    """The zero LSTM state (h, c) of batch_size rows, for the first step of an episode."""
+    zeros = np.zeros((batch_size, LSTM[1].shape[1]), np.float32)
+    return zeros, zeros.copy()
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def step_params(obs, state=None):
+    """(head outputs [B, n], next state) of a recurrent policy (state None: zeros)."""
+    x = _features(obs)
+    h, c = initial_state(len(obs)) if state is None else state
+    w_ih, w_hh, b_ih, b_hh = LSTM
+    gates = x @ w_ih.T + b_ih + h @ w_hh.T + b_hh
+    i, f, g, o = np.split(gates, 4, axis=-1)
+    c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+    h = _sigmoid(o) * np.tanh(c)
+    return (h @ HEAD_W.T + HEAD_B).astype(np.float32), (h, c)
+
+
+def step(obs, state=None, action_mask=None):
+    """(deterministic actions, next state) of a recurrent policy."""
+    out, state = step_params(obs, state)
+    return _decode(out, action_mask), state
 
 
 def act(obs, action_mask=None):
-    """Deterministic actions for observations [B, *obs_shape]."""
-    out = params(obs)
+    """Deterministic actions for observations [B, *obs_shape] (feed-forward)."""
+    return _decode(params(obs), action_mask)
+
+
+def _decode(out, action_mask):
     if KIND == "box":
         return np.clip(out, LOW, HIGH)
     if action_mask is not None:
@@ -106,13 +165,29 @@ def numpy_source(graph: ActorGraph, what: str = "numpy runtime") -> str:
         return "None" if array is None else repr((_b64(array), tuple(array.shape)))
 
     layers = ",\n    ".join(repr((_b64(w), tuple(w.shape), _b64(b))) for w, b in graph.layers)
+    convs = ",\n    ".join(
+        repr((_b64(c.weight), tuple(c.weight.shape), _b64(c.bias), c.stride, c.padding))
+        for c in graph.convs
+    )
+    cell = graph.lstm
+    lstm = "None"
+    if cell is not None:
+        lstm = repr(
+            [
+                (_b64(a), tuple(a.shape))
+                for a in (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+            ]
+        )
+    doc = "numpy arrays in, batched"
+    if cell is not None:
+        doc += "; recurrent: step(obs, state) carries the LSTM state"
     lines = [
-        _HEADER.format(
-            what=what, obs_shape=graph.obs_shape, kind=graph.kind, doc="numpy arrays in, batched"
-        ),
+        _HEADER.format(what=what, obs_shape=graph.obs_shape, kind=graph.kind, doc=doc),
         "import base64\nimport math\n\nimport numpy as np\n",
         *(f"{k} = {v!r}" for k, v in _constants(graph).items()),
         f"_LAYERS = [\n    {layers},\n]",
+        f"_CONVS = [{convs}]",
+        f"_LSTM = {lstm}",
         f"_HEAD_W = {spec(graph.head_weight)}",
         f"_HEAD_B = {spec(graph.head_bias)}",
         f"_NORM_MEAN = {spec(graph.norm_mean)}",
@@ -144,8 +219,7 @@ def _dense(x, weight, bias, activate):
     return out
 
 
-def params(obs):
-    """The actor head's outputs for one flat observation (a list of floats)."""
+def _features(obs):
     x = [float(v) * OBS_SCALE for v in obs]
     if NORM_MEAN is not None:
         x = [(v - m) / s for v, m, s in zip(x, NORM_MEAN, NORM_STD)]
@@ -153,12 +227,56 @@ def params(obs):
             x = [min(max(v, -NORM_CLIP), NORM_CLIP) for v in x]
     for weight, bias in LAYERS:
         x = _dense(x, weight, bias, True)
-    return _dense(x, HEAD_W, HEAD_B, False)
+    return x
+
+
+def params(obs):
+    """The actor head's outputs for one flat observation (a list of floats)."""
+    if LSTM is not None:
+        raise TypeError("a recurrent policy: use step_params(obs, state)")
+    return _dense(_features(obs), HEAD_W, HEAD_B, False)
+
+
+def initial_state():
+    """The zero LSTM state (h, c), for the first step of an episode."""
+    n = len(LSTM[1][0])
+    return [0.0] * n, [0.0] * n
+
+
+def _sigmoid(v):
+    if v >= 0.0:
+        return 1.0 / (1.0 + math.exp(-v))
+    e = math.exp(v)
+    return e / (1.0 + e)
+
+
+def step_params(obs, state=None):
+    """(head outputs, next state) of a recurrent policy for one flat observation."""
+    x = _features(obs)
+    h, c = initial_state() if state is None else state
+    w_ih, w_hh, b_ih, b_hh = LSTM
+    gates = [a + b for a, b in zip(_dense(x, w_ih, b_ih, False), _dense(h, w_hh, b_hh, False))]
+    n = len(h)
+    c = [
+        _sigmoid(gates[n + k]) * c[k] + _sigmoid(gates[k]) * math.tanh(gates[2 * n + k])
+        for k in range(n)
+    ]
+    h = [_sigmoid(gates[3 * n + k]) * math.tanh(c[k]) for k in range(n)]
+    return _dense(h, HEAD_W, HEAD_B, False), (h, c)
+
+
+def step(obs, state=None, action_mask=None):
+    """(deterministic action, next state) of a recurrent policy for one flat observation."""
+    out, state = step_params(obs, state)
+    return _decode(out, action_mask), state
 
 
 def act(obs, action_mask=None):
     """The deterministic action for one flat observation."""
-    out = params(obs)
+    return _decode(params(obs), action_mask)
+
+
+def _decode(out, action_mask):
     if KIND == "box":
         return [min(max(v, lo), hi) for v, lo, hi in zip(out, LOW, HIGH)]
     actions, start = [], 0
@@ -181,7 +299,17 @@ def python_source(graph: ActorGraph, what: str = "pure Python runtime") -> str:
     def lst(array: np.ndarray | None) -> str:
         return "None" if array is None else repr(np.asarray(array, np.float64).tolist())
 
+    if graph.convs:
+        raise APIUsageError(
+            "the pure-Python export runs MLP and MLP+LSTM policies; export CNN policies as "
+            "onnx or numpy"
+        )
     layers = ",\n    ".join(f"({lst(w)}, {lst(b)})" for w, b in graph.layers)
+    cell = graph.lstm
+    lstm = "None"
+    if cell is not None:
+        parts = (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+        lstm = "[" + ", ".join(lst(a) for a in parts) + "]"
     lines = [
         _HEADER.format(
             what=what,
@@ -192,6 +320,7 @@ def python_source(graph: ActorGraph, what: str = "pure Python runtime") -> str:
         "import math\n",
         *(f"{k} = {v!r}" for k, v in _constants(graph).items()),
         f"LAYERS = [\n    {layers},\n]",
+        f"LSTM = {lstm}",
         f"HEAD_W = {lst(graph.head_weight)}",
         f"HEAD_B = {lst(graph.head_bias)}",
         f"NORM_MEAN = {lst(graph.norm_mean)}",
@@ -240,6 +369,7 @@ def micropython_source(graph: ActorGraph) -> str:
     """A module for MicroPython (and CPython): weights packed as base64 float32 and unpacked
     into ``array('f')`` at import (4 bytes a weight: a 2x64 MLP fits a 1 MB heap, where list
     literals of Python floats do not), with ``act``/``params`` on one flat observation."""
+    require_mlp(graph, "the MicroPython export")
 
     def packed(array: np.ndarray | None) -> str:
         return "None" if array is None else f"_unpack({_b64(array)!r})"

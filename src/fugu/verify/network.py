@@ -97,6 +97,8 @@ class Network:
 
 def from_actor_graph(graph: Any) -> Network:
     """The :class:`Network` of an :class:`~fugu.export.graph.ActorGraph` (see the module)."""
+    if not getattr(graph, "is_mlp", True):
+        raise APIUsageError(f"verification supports MLP policies, not {graph.architecture!r}")
     if graph.kind not in ("discrete", "box"):
         raise APIUsageError(f"verification supports Discrete and Box policies, not {graph.kind}")
     if graph.activation not in ("relu", "tanh"):
