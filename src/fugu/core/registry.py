@@ -44,6 +44,9 @@ _BUILTIN: dict[str, str] = {
     "safe-halfcheetah-velocity-v1": "fugu.bridges.safe_velocity:safe_halfcheetah_velocity",
     "cartpole-swingup-v1": "fugu.envs.cartpole_swingup:CartPoleSwingup",
     "water-tank-v1": "fugu.envs.water_tank:WaterTank",
+    "hopper-v1": "fugu.envs.mujoco:Hopper",
+    "halfcheetah-v1": "fugu.envs.mujoco:HalfCheetah",
+    "ant-v1": "fugu.envs.mujoco:Ant",
 }
 
 
