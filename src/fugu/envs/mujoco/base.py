@@ -444,7 +444,13 @@ class MujocoEnv(NativeEnv):
             height, width = self.render_size
             vis = self.model.vis.global_
             vis.offwidth, vis.offheight = max(vis.offwidth, width), max(vis.offheight, height)
-            self._renderer = mujoco.Renderer(self.model, height, width)
+            try:
+                self._renderer = mujoco.Renderer(self.model, height, width)
+            except Exception as exc:  # mujoco raises FatalError/RuntimeError without a GL
+                raise APIUsageError(
+                    f"MuJoCo cannot render here ({exc}); on a headless machine set "
+                    "MUJOCO_GL=egl (or osmesa) in the environment before mujoco is imported"
+                ) from exc
             self._camera = self._make_camera()
         self._renderer.update_scene(self.datas[int(row)], camera=self._camera)
         return np.asarray(self._renderer.render())
