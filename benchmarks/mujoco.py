@@ -7,7 +7,8 @@ rounds): ``impl``, ``num_envs``, ``threads``, ``sps`` (rows stepped per second) 
 ``ratio_vs_gymnasium_sync`` / ``ratio_vs_envpool_v5``, then a ``summary`` line with the load
 average before and after.
 
-Implementations: ``fugu`` (``hopper-v1``, 1 and 2 threads), ``gymnasium_sync``
+Implementations: ``fugu`` (``hopper-v1``, 1 and 2 threads, the exact ``mj_step`` stepper),
+``fugu_rollout`` (the same with ``stepper="rollout"``), ``gymnasium_sync``
 (``SyncVectorEnv``), ``gymnasium_async`` (``AsyncVectorEnv``: one process per row, so only
 at 16 rows), ``envpool_v4`` / ``envpool_v5`` (EnvPool's ``Hopper-v4``/``Hopper-v5``, 2 threads,
 its own bundled MuJoCo), and ``mujoco_rollout`` (``mujoco.rollout`` stepping the same batch of
@@ -36,10 +37,10 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 Stepper = Callable[[np.ndarray], Any]
 
 
-def _fugu(num_envs: int, threads: int) -> tuple[Stepper, Callable[[], None]]:
+def _fugu(num_envs: int, threads: int, stepper: str) -> tuple[Stepper, Callable[[], None]]:
     import fugu
 
-    env = fugu.make("hopper-v1", num_envs=num_envs, threads=threads, seed=0)
+    env = fugu.make("hopper-v1", num_envs=num_envs, threads=threads, seed=0, stepper=stepper)
     env.reset()
     return env.step, env.close
 
@@ -110,8 +111,10 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()
     for num_envs in args.sizes:
         builders: dict[str, Callable[[], tuple[Stepper, Callable[[], None]]]] = {
-            "fugu/1": lambda n=num_envs: _fugu(n, 1),
-            "fugu/2": lambda n=num_envs: _fugu(n, 2),
+            "fugu/1": lambda n=num_envs: _fugu(n, 1, "threads"),
+            "fugu/2": lambda n=num_envs: _fugu(n, 2, "threads"),
+            "fugu_rollout/1": lambda n=num_envs: _fugu(n, 1, "rollout"),
+            "fugu_rollout/2": lambda n=num_envs: _fugu(n, 2, "rollout"),
         }
         if not args.no_peers:
             builders["gymnasium_sync/1"] = lambda n=num_envs: _gymnasium(n, "sync")

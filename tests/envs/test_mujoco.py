@@ -180,3 +180,23 @@ def test_render_draws_rows() -> None:
         env.render(2)
     env.close()
     env.close()
+
+
+def test_rollout_stepper_follows_the_same_dynamics() -> None:
+    fugu.check_env(lambda: Hopper(num_envs=3, threads=2, stepper="rollout"), num_steps=60)
+    exact, batched = Hopper(4, seed=2), Hopper(4, seed=2, stepper="rollout")
+    np.testing.assert_array_equal(exact.reset()[0], batched.reset()[0])
+    actions = np.random.default_rng(0).uniform(-1, 1, (30, 4, 3)).astype(np.float32)
+    for a in actions:  # the same physics; only the solver's warm start differs
+        o1, r1, *_ = exact.step(a)
+        o2, r2, *_ = batched.step(a)
+        np.testing.assert_allclose(o1, o2, atol=1e-4)
+        np.testing.assert_allclose(r1, r2, atol=1e-4)
+    state = batched.get_state()
+    trace = [batched.step(a)[0].copy() for a in actions[:10]]
+    batched.set_state(state)
+    np.testing.assert_allclose(
+        np.stack(trace), [batched.step(a)[0].copy() for a in actions[:10]], atol=1e-9
+    )
+    with pytest.raises(APIUsageError, match="stepper='threads'"):
+        Ant(2, stepper="rollout")  # Ant gathers cfrc_ext

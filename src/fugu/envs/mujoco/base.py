@@ -8,7 +8,8 @@ step is one ``mujoco.mj_step(model, data, frame_skip)`` call, which releases the
 whole of its physics, so threads step rows in parallel. (``mujoco.rollout`` steps a batch in C
 too, but it takes and returns only the full-physics state: the solver's warm start and derived
 quantities such as ``cfrc_ext`` are lost between calls, so it cannot reproduce Gymnasium's
-trajectories; ``benchmarks/mujoco.py`` measures both.)
+trajectories exactly; ``stepper="rollout"`` offers it, and ``benchmarks/mujoco.py`` measures
+both.)
 
 After every step the env copies the ``MjData`` arrays named in ``fields`` (``qpos`` and
 ``qvel`` by default; any ``MjData`` attribute: ``cfrc_ext``, ``xpos``, ``sensordata``...)
@@ -58,6 +59,7 @@ Example:
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -200,6 +202,13 @@ class MujocoEnv(NativeEnv):
         fields: ``MjData`` attributes gathered into ``[rows, ...]`` arrays after every step.
         post_constraint: Call ``mj_rnePostConstraint`` after each step (``cfrc_ext``, ``cacc``
             and ``cfrc_int`` need it).
+        stepper: ``"threads"`` (one ``mj_step`` call per row on its own ``MjData``: any
+            ``fields``, Gymnasium's trajectories exactly) or ``"rollout"`` (one
+            ``mujoco.rollout`` call per thread's rows on full-physics state rows: no per-row
+            Python, but only ``qpos``/``qvel`` fields, no ``post_constraint``, and the solver's
+            warm start restarts every env step, so chaotic models such as HalfCheetah drift
+            away from Gymnasium's trajectories after ~100 steps; the dynamics are the same).
+            Both release the GIL for the physics.
         max_episode_steps: Steps after which a row is truncated.
         render_size: ``(height, width)`` of :meth:`render` images.
         camera: A camera name or id of the model, or a dict of ``mujoco.MjvCamera`` attributes
@@ -224,6 +233,7 @@ class MujocoEnv(NativeEnv):
         randomize: RandomizeFn | None = None,
         fields: Sequence[str] = ("qpos", "qvel"),
         post_constraint: bool = False,
+        stepper: str = "threads",
         max_episode_steps: int = 1000,
         render_size: tuple[int, int] = (480, 480),
         camera: str | int | Mapping[str, Any] | None = None,
@@ -246,6 +256,15 @@ class MujocoEnv(NativeEnv):
         self.frame_skip = int(frame_skip)
         self.max_episode_steps = int(max_episode_steps)
         self.post_constraint = bool(post_constraint)
+        plain = set(fields) <= {"qpos", "qvel"} and not self.post_constraint
+        if stepper not in ("threads", "rollout"):
+            raise APIUsageError(f"stepper must be 'threads' or 'rollout', got {stepper!r}")
+        if stepper == "rollout" and not plain:
+            raise APIUsageError(
+                "stepper='rollout' steps full-physics state rows only: it gathers no fields but "
+                "qpos/qvel and cannot call mj_rnePostConstraint; use stepper='threads'"
+            )
+        self.stepper = stepper
         self.dt = float(self.model.opt.timestep) * self.frame_skip
         self._observe_fn = observe
         self._reward_fn = reward
@@ -324,10 +343,24 @@ class MujocoEnv(NativeEnv):
             shape = np.shape(self._views[name][0])
             state[f"data_{name}"] = np.zeros((num_envs, *shape))
             state[f"previous_{name}"] = np.zeros((num_envs, *shape))
-        size = mujoco.mj_stateSize(self.model, _integration_spec())
+        size = mujoco.mj_stateSize(self.model, self._physics_spec())
         state["physics"] = np.zeros((num_envs, size))
+        if self.stepper == "rollout":
+            nu = self.model.nu
+            self._controls = np.zeros((num_envs, self.frame_skip, nu))
+            self._trajectory = np.zeros((num_envs, self.frame_skip, size))
+            time_size = mujoco.mj_stateSize(self.model, int(mujoco.mjtState.mjSTATE_TIME))
+            nq, nv = self.model.nq, self.model.nv
+            self._qpos_cols = slice(time_size, time_size + nq)
+            self._qvel_cols = slice(time_size + nq, time_size + nq + nv)
+            self._scratch: dict[int, Any] = {}
         state["generators"] = np.zeros((num_envs, 2, 6), dtype=np.uint64)
         return state
+
+    def _physics_spec(self) -> int:
+        if self.stepper == "rollout":
+            return int(mujoco.mjtState.mjSTATE_FULLPHYSICS)
+        return _integration_spec()
 
     def _rows(self, prefix: str, lo: int, hi: int) -> MjRows:
         return MjRows({name: self.state[f"{prefix}{name}"][lo:hi] for name in self.fields}, self.dt)
@@ -368,21 +401,47 @@ class MujocoEnv(NativeEnv):
         data.qpos[:] = qpos
         data.qvel[:] = qvel
         mujoco.mj_forward(model, data)
+        if self.stepper == "rollout":
+            mujoco.mj_getState(model, data, self.state["physics"][i], self._physics_spec())
+
+    def _step_rollout(self, lo: int, hi: int) -> None:
+        from mujoco import rollout
+
+        scratch = self._scratch.get(threading.get_ident())
+        if scratch is None:  # one scratch MjData per stepping thread
+            scratch = self._scratch.setdefault(threading.get_ident(), mujoco.MjData(self.model))
+        physics, trajectory = self.state["physics"][lo:hi], self._trajectory[lo:hi]
+        self._controls[lo:hi] = self.actions[lo:hi, None, :]
+        rollout.rollout(
+            self.models[lo:hi],
+            [scratch],
+            physics,
+            self._controls[lo:hi],
+            nstep=self.frame_skip,
+            state=trajectory,
+            skip_checks=True,
+        )
+        physics[:] = trajectory[:, -1]
+        self.state["data_qpos"][lo:hi] = physics[:, self._qpos_cols]
+        self.state["data_qvel"][lo:hi] = physics[:, self._qvel_cols]
 
     def step_envs(self, lo: int, hi: int) -> None:
         """Step rows ``[lo, hi)``: physics without the GIL, then the task over the batch."""
         actions = self.actions[lo:hi]
         for name in self.fields:
             self.state[f"previous_{name}"][lo:hi] = self.state[f"data_{name}"][lo:hi]
-        models, datas, ctrls = self.models, self.datas, self._ctrl_views
-        skip, post = self.frame_skip, self.post_constraint
-        step, post_constraint = mujoco.mj_step, mujoco.mj_rnePostConstraint
-        for i in range(lo, hi):
-            ctrls[i][:] = actions[i - lo]
-            step(models[i], datas[i], skip)
-            if post:
-                post_constraint(models[i], datas[i])
-        self._gather(lo, hi)
+        if self.stepper == "rollout":
+            self._step_rollout(lo, hi)
+        else:
+            models, datas, ctrls = self.models, self.datas, self._ctrl_views
+            skip, post = self.frame_skip, self.post_constraint
+            step, post_constraint = mujoco.mj_step, mujoco.mj_rnePostConstraint
+            for i in range(lo, hi):
+                ctrls[i][:] = actions[i - lo]
+                step(models[i], datas[i], skip)
+                if post:
+                    post_constraint(models[i], datas[i])
+            self._gather(lo, hi)
         sim = self._rows("data_", lo, hi)
         rewards = self.reward(sim, self._rows("previous_", lo, hi), actions)
         terminals = self.terminal(sim)
@@ -416,9 +475,10 @@ class MujocoEnv(NativeEnv):
     def get_state(self) -> dict[str, np.ndarray]:
         """A copy of the full state: every row's physics and generators, counters, fields."""
         self._wait_all()
-        spec = _integration_spec()
-        for i, (model, data) in enumerate(zip(self.models, self.datas, strict=True)):
-            mujoco.mj_getState(model, data, self.state["physics"][i], spec)
+        if self.stepper == "threads":  # (the rollout stepper keeps its rows there)
+            spec = _integration_spec()
+            for i, (model, data) in enumerate(zip(self.models, self.datas, strict=True)):
+                mujoco.mj_getState(model, data, self.state["physics"][i], spec)
         gens = self.state["generators"]
         for i, (g, h) in enumerate(zip(self._generators, self._model_generators, strict=True)):
             gens[i, 0], gens[i, 1] = _pack(g), _pack(h)
@@ -427,7 +487,7 @@ class MujocoEnv(NativeEnv):
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore a state from :meth:`get_state` (randomised model parameters excepted)."""
         super().set_state(state)
-        spec = _integration_spec()
+        spec = self._physics_spec()
         for i, (model, data) in enumerate(zip(self.models, self.datas, strict=True)):
             mujoco.mj_setState(model, data, self.state["physics"][i], spec)
         gens = self.state["generators"]
@@ -452,7 +512,11 @@ class MujocoEnv(NativeEnv):
                     "MUJOCO_GL=egl (or osmesa) in the environment before mujoco is imported"
                 ) from exc
             self._camera = self._make_camera()
-        self._renderer.update_scene(self.datas[int(row)], camera=self._camera)
+        model, data = self.models[int(row)], self.datas[int(row)]
+        if self.stepper == "rollout":  # the row's MjData is only used for resets: sync it
+            mujoco.mj_setState(model, data, self.state["physics"][int(row)], self._physics_spec())
+            mujoco.mj_forward(model, data)
+        self._renderer.update_scene(data, camera=self._camera)
         return np.asarray(self._renderer.render())
 
     def _make_camera(self) -> Any:
