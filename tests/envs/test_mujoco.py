@@ -97,6 +97,11 @@ def test_bring_your_own_mjcf_from_string_and_file(tmp_path: os.PathLike) -> None
         assert (np.abs(env.observations[terminals, 0]) <= 0.5 + 1e-6).all()
         assert (np.abs(env.final_observations[terminals, 0]) > 1.0).all()
     assert ended.all()  # pushed right, every row leaves the range and terminates
+    idle = _slider()
+    idle.reset(seed=1)
+    for step in range(1, 31):  # unpushed rows stay inside: the 30-step limit truncates them
+        _, _, terminals, truncations, _ = idle.step(np.zeros((3, 1), np.float32))
+        assert not terminals.any() and truncations.all() == (step == 30)
 
 
 def test_seeds_are_per_row() -> None:

@@ -452,7 +452,7 @@ class MujocoEnv(NativeEnv):
         length = self.state["episode_length"][lo:hi]
         ret += self.rewards[lo:hi]
         length += 1
-        truncations = (length >= self.max_episode_steps) & ~self.terminals[lo:hi]
+        truncations = length >= self.max_episode_steps  # as Gymnasium's TimeLimit
         self.truncations[lo:hi] = truncations
         ended = np.flatnonzero(truncations | self.terminals[lo:hi])
         if ended.size:
