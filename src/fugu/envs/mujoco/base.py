@@ -68,6 +68,7 @@ from gymnasium import spaces
 
 from fugu.core.env import EnvBuffers
 from fugu.core.errors import APIUsageError, missing_dependency
+from fugu.core.schema import Field
 from fugu.envs.native import NativeEnv
 
 try:
@@ -218,6 +219,8 @@ class MujocoEnv(NativeEnv):
         buffers: Buffers to adopt (from a vectorizer).
         info_interval: Steps between aggregations of episode statistics into infos.
         batch_size: Rows per ``recv`` batch (double buffering); ``None`` means all rows.
+        extra_fields: Extra per-row buffers (:mod:`fugu.core.schema`), written from
+            :meth:`step_extras`.
     """
 
     def __init__(
@@ -242,6 +245,7 @@ class MujocoEnv(NativeEnv):
         buffers: EnvBuffers | None = None,
         info_interval: int = 128,
         batch_size: int | None = None,
+        extra_fields: Sequence[Field] = (),
     ) -> None:
         if int(frame_skip) < 1:
             raise APIUsageError(f"frame_skip must be >= 1, got {frame_skip}")
@@ -308,6 +312,7 @@ class MujocoEnv(NativeEnv):
             buffers=buffers,
             info_interval=info_interval,
             batch_size=batch_size,
+            extra_fields=extra_fields,
         )
 
     # -- the task (override these, or pass functions) ------------------------------------------
@@ -355,6 +360,7 @@ class MujocoEnv(NativeEnv):
             self._qvel_cols = slice(time_size + nq, time_size + nq + nv)
             self._scratch: dict[int, Any] = {}
         state["generators"] = np.zeros((num_envs, 2, 6), dtype=np.uint64)
+        state["episode_scores"] = np.zeros((num_envs, len(self.score_keys)))
         return state
 
     def _physics_spec(self) -> int:
@@ -385,8 +391,21 @@ class MujocoEnv(NativeEnv):
         self._model_generators = [np.random.default_rng((s % 2**64, 0x5EED)) for s in seeds]
         self._rng_seeded = True
 
+    def step_extras(
+        self, sim: MjRows, previous: MjRows, actions: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Values of the env's extra fields (``extra_fields``) for the step's rows, by name
+        (none by default; e.g. ``{"costs": ...}`` for a safe-RL task)."""
+        return {}
+
+    def step_scores(self, sim: MjRows, previous: MjRows, actions: np.ndarray) -> np.ndarray:
+        """Each row's step contribution ``[n, len(score_keys)]`` to the episode scores that
+        infos report as per-episode means (declare ``score_keys`` on the subclass)."""
+        raise NotImplementedError(f"{type(self).__name__} declares score_keys: override this")
+
     def reset_envs(self, lo: int, hi: int) -> None:
         """Reset rows ``[lo, hi)`` (Gymnasium's call sequence) and write their observations."""
+        self.state["episode_scores"][lo:hi] = 0.0
         for i in range(lo, hi):
             self._reset_row(i)
         self._gather(lo, hi)
@@ -442,9 +461,14 @@ class MujocoEnv(NativeEnv):
                 if post:
                     post_constraint(models[i], datas[i])
             self._gather(lo, hi)
-        sim = self._rows("data_", lo, hi)
-        rewards = self.reward(sim, self._rows("previous_", lo, hi), actions)
+        sim, previous = self._rows("data_", lo, hi), self._rows("previous_", lo, hi)
+        rewards = self.reward(sim, previous, actions)
         terminals = self.terminal(sim)
+        for name, values in self.step_extras(sim, previous, actions).items():
+            self.extras[name][lo:hi] = values
+        scores = self.state["episode_scores"][lo:hi]
+        if self.score_keys:
+            scores += self.step_scores(sim, previous, actions)
         self.rewards[lo:hi] = rewards
         self.terminals[lo:hi] = terminals
         self.observations[lo:hi] = self.observe(sim)
@@ -462,6 +486,8 @@ class MujocoEnv(NativeEnv):
             stats[rows, 0] += ret[ended]
             stats[rows, 1] += length[ended]
             stats[rows, 2] += 1.0
+            stats[rows, 3:] += scores[ended]
+            scores[ended] = 0.0
             ret[ended] = 0.0
             length[ended] = 0
             for row in rows.tolist():
