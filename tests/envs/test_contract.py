@@ -9,8 +9,8 @@ import fugu
 from fugu.envs.native import NativeEnv
 from fugu.vector import EnvFactory
 
-# Native ids (vectorized, num_envs rows); the Gymnasium-built ones (safe-*-velocity) are
-# one-row envs, tested with the bridges.
+# Native ids (vectorized, num_envs rows); one-row Gymnasium-built ids are tested with the
+# bridges.
 IDS = [env_id for env_id in fugu.registered_ids() if EnvFactory(env_id).accepts("num_envs")]
 
 

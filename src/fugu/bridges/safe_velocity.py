@@ -13,6 +13,10 @@ with ``costs=True``); infos report ``episode_cost``. Rewards, observations, term
 the 1000-step time limit are the v5 envs' own (the v4 robots Safety-Gymnasium wraps differ
 slightly in their defaults), so returns are comparable in kind, not digit for digit.
 
+The registered ids now make the batched versions of :mod:`fugu.envs.mujoco.safe` (checked
+against these one-row envs step for step); this module builds the task on any Gymnasium MuJoCo
+robot whose infos carry ``x_velocity``.
+
 Needs MuJoCo (``pip install fugu-rl[mujoco]``); rendering headless needs ``MUJOCO_GL=egl``.
 
 Example:

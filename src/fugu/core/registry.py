@@ -40,10 +40,13 @@ _BUILTIN: dict[str, str] = {
     "hazard-nav-v1": "fugu.envs.hazard_nav:HazardNav",
     "deep-sea-v1": "fugu.envs.deep_sea:DeepSea",
     "simple-spread-v1": "fugu.envs.simple_spread:SimpleSpread",
-    "safe-hopper-velocity-v1": "fugu.bridges.safe_velocity:safe_hopper_velocity",
-    "safe-halfcheetah-velocity-v1": "fugu.bridges.safe_velocity:safe_halfcheetah_velocity",
+    "safe-hopper-velocity-v1": "fugu.envs.mujoco.safe:SafeHopperVelocity",
+    "safe-halfcheetah-velocity-v1": "fugu.envs.mujoco.safe:SafeHalfCheetahVelocity",
     "cartpole-swingup-v1": "fugu.envs.cartpole_swingup:CartPoleSwingup",
     "water-tank-v1": "fugu.envs.water_tank:WaterTank",
+    "hopper-v1": "fugu.envs.mujoco:Hopper",
+    "halfcheetah-v1": "fugu.envs.mujoco:HalfCheetah",
+    "ant-v1": "fugu.envs.mujoco:Ant",
 }
 
 
