@@ -345,8 +345,9 @@ def replay_sampling(
     records = []
     for kind, values in rates.items():
         impl, name = ("sb3", kind[4:]) if kind.startswith("sb3_") else ("fugu", kind)
+        rate = statistics.median(values)
         records.append({"impl": impl, "task": f"replay_sampling_{name}", "capacity": capacity,
-                        "batch_size": batch, "batches_per_s": statistics.median(values)})  # fmt: skip
+                        "batch_size": batch, "batches_per_s": rate})  # fmt: skip
     if sb3:
         base = statistics.median(rates["sb3_uniform"])
         for record in records:
