@@ -111,3 +111,21 @@ def test_micropython_export_runs_inside_micropython(runs, tmp_path):
     assert result.action_agreement == 1.0 and result.max_abs_error <= 1e-5
     assert result.device_action_agreement == 1.0 and result.device_max_abs_error <= 1e-5
     assert any("inside MicroPython" in note for note in result.notes)
+
+
+@pytest.mark.parametrize("name", ["cartpole", "pendulum"])
+def test_dynamo_exporter_matches_torch_and_the_legacy_graph(runs, tmp_path, name):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    legacy = export(runs[name], "onnx", tmp_path / "legacy.onnx", num_samples=200)
+    dynamo = export(runs[name], "onnx", tmp_path / "dynamo.onnx", num_samples=200,
+                    exporter="dynamo")  # fmt: skip
+    assert dynamo.max_abs_error <= 1e-5 and dynamo.action_agreement == 1.0
+    from fugu.export.onnx import onnx_act
+
+    size = 4 if name == "cartpole" else 3
+    obs = np.random.default_rng(0).standard_normal((7, size)).astype(np.float32)
+    (a_dyn, p_dyn), (a_leg, p_leg) = onnx_act(dynamo.path, obs), onnx_act(legacy.path, obs)
+    assert np.array_equal(a_dyn, a_leg) and np.allclose(p_dyn, p_leg, atol=1e-6)
+    with pytest.raises(APIUsageError, match="exporter"):
+        export(runs[name], "onnx", tmp_path / "x.onnx", exporter="jit")

@@ -41,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch-size", type=int, default=1, help="the fixed batch of --profile tensorrt"
     )
     parser.add_argument(
+        "--exporter",
+        choices=("legacy", "dynamo"),
+        default="legacy",
+        help="onnx only: torch's TorchScript-based exporter (default; starts fast) or the "
+        "torch.export-based dynamo exporter (needs onnxscript); both are parity-checked",
+    )
+    parser.add_argument(
         "--engine",
         metavar="PATH",
         help="with --profile tensorrt: also build a TensorRT engine there (needs the tensorrt "
@@ -73,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
             num_samples=args.samples,
             profile=args.profile,
             batch_size=args.batch_size,
+            exporter=args.exporter,
         )
         if args.engine:
             from fugu.export.tensorrt import build_engine

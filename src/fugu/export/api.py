@@ -293,6 +293,7 @@ def export(
     seed: int = 0,
     profile: str = "default",
     batch_size: int = 1,
+    exporter: str = "legacy",
 ) -> ExportResult:
     """Export the policy of a checkpoint (or a run dir's latest) and check it against torch.
 
@@ -306,6 +307,8 @@ def export(
         seed: Seed of the random observations and the recording.
         profile: One of :data:`PROFILES`; ``"tensorrt"`` is for ``format="onnx"``.
         batch_size: The fixed batch of the ``tensorrt`` profile.
+        exporter: ONNX only: ``"legacy"`` or ``"dynamo"`` (see
+            :func:`fugu.export.onnx.export_onnx`).
 
     Raises:
         APIUsageError: An unknown format or profile, a format the policy's architecture does
@@ -365,6 +368,7 @@ def export(
             dynamic_batch=profile != "tensorrt",
             batch_size=batch_size,
             opset=TENSORRT_OPSET if profile == "tensorrt" else None,
+            exporter=exporter,
         )
     elif format.startswith("c"):
         quant = None

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from fugu.core.errors import missing_dependency
+from fugu.core.errors import APIUsageError, missing_dependency
 from fugu.export.graph import ActorGraph
 
 __all__ = ["OPSET", "ActorModule", "OnnxPolicy", "export_onnx", "onnx_act"]
@@ -148,6 +148,7 @@ def export_onnx(
     batch_size: int = 1,
     with_mask: bool = False,
     opset: int | None = None,
+    exporter: str = "legacy",
 ) -> Path:
     """Write the actor as an ONNX file (checked by ``onnx.checker``); returns the path.
 
@@ -158,11 +159,21 @@ def export_onnx(
         batch_size: Rows of the example input (the batch, when fixed).
         with_mask: Add the ``action_mask`` input (discrete actions).
         opset: ONNX opset (default :data:`OPSET`).
+        exporter: ``"legacy"`` (TorchScript tracing: fast to start, the default) or
+            ``"dynamo"`` (``torch.export``; needs ``onnxscript``). Both give the same outputs;
+            ``benchmarks/export.py --exporters`` measures their cold export time and size.
     """
+    if exporter not in ("legacy", "dynamo"):
+        raise APIUsageError(f"exporter must be 'legacy' or 'dynamo', got {exporter!r}")
     try:
         import onnx
     except ImportError as error:
         raise missing_dependency("onnx", "export") from error
+    if exporter == "dynamo":
+        try:
+            import onnxscript  # noqa: F401
+        except ImportError as error:
+            raise missing_dependency("onnxscript", "export") from error
     module: nn.Module = ActorModule(graph).eval()
     obs = torch.zeros((batch_size, *graph.obs_shape), dtype=torch.float32)
     inputs: tuple[Any, ...] = (obs,)
@@ -186,11 +197,12 @@ def export_onnx(
             module,
             inputs,
             buffer,  # type: ignore[arg-type]
-            dynamo=False,
+            dynamo=exporter == "dynamo",
             opset_version=OPSET if opset is None else opset,
             input_names=names,
             output_names=outputs,
             dynamic_axes=axes,
+            **({"optimize": True, "verbose": False} if exporter == "dynamo" else {}),
         )
     model = onnx.load_from_string(buffer.getvalue())
     onnx.checker.check_model(model, full_check=True)
