@@ -50,6 +50,13 @@ def _ctrl_cost(actions: np.ndarray, weight: float) -> np.ndarray:
     return weight * np.einsum("ij,ij->i", a, a)
 
 
+def _unhealthy_rows(env: Hopper | Ant, sim: MjRows) -> np.ndarray:
+    """The rows that end for being unhealthy (none when the env does not end them)."""
+    if not env.terminate_when_unhealthy:
+        return np.zeros(sim.qpos.shape[0], dtype=bool)
+    return ~env.healthy(sim)
+
+
 class Hopper(MujocoEnv):
     """``hopper-v1``: Gymnasium's ``Hopper-v5``, batched (the same keyword defaults).
 
@@ -119,9 +126,7 @@ class Hopper(MujocoEnv):
 
     def terminal(self, sim: MjRows) -> np.ndarray:
         """Unhealthy rows (when ``terminate_when_unhealthy``)."""
-        if not self.terminate_when_unhealthy:
-            return np.zeros(sim.qpos.shape[0], dtype=bool)
-        return ~self.healthy(sim)
+        return _unhealthy_rows(self, sim)
 
     def reset_state(
         self, rng: np.random.Generator, qpos0: np.ndarray, qvel0: np.ndarray
@@ -263,9 +268,7 @@ class Ant(MujocoEnv):
 
     def terminal(self, sim: MjRows) -> np.ndarray:
         """Unhealthy rows (when ``terminate_when_unhealthy``)."""
-        if not self.terminate_when_unhealthy:
-            return np.zeros(sim.qpos.shape[0], dtype=bool)
-        return ~self.healthy(sim)
+        return _unhealthy_rows(self, sim)
 
     def reset_state(
         self, rng: np.random.Generator, qpos0: np.ndarray, qvel0: np.ndarray
