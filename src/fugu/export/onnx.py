@@ -202,7 +202,6 @@ def export_onnx(
             input_names=names,
             output_names=outputs,
             dynamic_axes=axes,
-            **({"optimize": True, "verbose": False} if exporter == "dynamo" else {}),
         )
     model = onnx.load_from_string(buffer.getvalue())
     onnx.checker.check_model(model, full_check=True)

@@ -66,22 +66,10 @@ def _check_repo_id(repo_id: str) -> None:
 
 def _resolve(source: str | Path) -> tuple[Path, Path | None]:
     """``(checkpoint dir, run dir or None)`` of a run dir or a checkpoint."""
-    from fugu.checkpoint import CheckpointError, find_latest_valid, verify_checkpoint
+    from fugu.checkpoint import CheckpointError, verify_checkpoint
+    from fugu.train.agent import find_checkpoint
 
-    path = Path(source)
-    if not path.exists():
-        raise CheckpointError(f"no run or checkpoint at {path}: no such file or directory")
-    if (path / "manifest.json").is_file():
-        checkpoint = path
-    else:
-        best = path / "checkpoints" / "best"
-        found = find_latest_valid(best) if best.is_dir() else None
-        found = found or find_latest_valid(path)
-        if found is None:
-            raise CheckpointError(
-                f"no valid checkpoint at {path} (pass a run dir or a checkpoint directory)"
-            )
-        checkpoint = found
+    checkpoint = find_checkpoint(source)
     reason = verify_checkpoint(checkpoint)
     if reason is not None:
         raise CheckpointError(f"checkpoint {checkpoint} is not usable: {reason}")

@@ -283,6 +283,31 @@ def learn(
     )
 
 
+def find_checkpoint(path: str | Path) -> Path:
+    """The checkpoint a path names: itself, the newest valid one of a folder of checkpoints,
+    or a run dir's ``checkpoints/best`` (else its latest).
+
+    Raises:
+        CheckpointError: Nothing there, or no valid checkpoint (the message says why).
+    """
+    from fugu.checkpoint import CheckpointError
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no run or checkpoint at {path}: no such file or directory")
+    if (path / "manifest.json").is_file():
+        return path
+    best = path / "checkpoints" / BEST_DIR
+    found = find_latest_valid(best) if best.is_dir() else None
+    found = found or find_latest_valid(path)
+    if found is None:
+        raise CheckpointError(
+            f"no valid checkpoint at {path} (a checkpoint is a directory with a "
+            "manifest.json: pass it, a run dir, or a folder of checkpoints)"
+        )
+    return found
+
+
 def load(path: str | Path, device: str | None = None) -> Agent:
     """Load an :class:`Agent` from a checkpoint.
 
@@ -294,21 +319,7 @@ def load(path: str | Path, device: str | None = None) -> Agent:
     Raises:
         CheckpointError: No valid checkpoint there (the message says why).
     """
-    from fugu.checkpoint import CheckpointError
-
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"no checkpoint at {path}: no such file or directory")
-    if not (path / "manifest.json").is_file():
-        best = path / "checkpoints" / BEST_DIR
-        found = find_latest_valid(best) if best.is_dir() else None
-        found = found or find_latest_valid(path)
-        if found is None:
-            raise CheckpointError(
-                f"no valid checkpoint at {path} (a checkpoint is a directory with a "
-                "manifest.json: pass it, a run dir, or a folder of checkpoints)"
-            )
-        path = found
+    path = find_checkpoint(path)
     device = "cpu" if device is None else device
     check_device(device)
     loaded = load_checkpoint(path)
