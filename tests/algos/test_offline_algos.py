@@ -195,3 +195,34 @@ def test_missing_or_wrong_dataset_is_a_clear_error(tmp_path):
         wrong.dataset()
     with pytest.raises(APIUsageError, match="divide"):
         DTConfig(embed_dim=30, num_heads=4)
+
+
+def test_dt_inference_context_matches_the_training_windows():
+    """Replaying a dataset episode through act/observe_rewards, asking for its own return,
+    builds exactly the window training samples there: the same scaled returns-to-go
+    (decremented by each reward), timesteps, normalised observations and padding."""
+    from fugu.data.sampling import window_indices
+
+    data = bit_dataset(6, 6, seed=3)
+    torch.manual_seed(0)
+    config = DTConfig(context_length=3, embed_dim=16, num_layers=1)
+    algo = DT.build(config, OBS, spaces.Discrete(2), PolicyConfig())
+    algo.fit_stats(data)
+    scale = float(algo.stats.rtg_scale)
+    episode = 7  # a bad one (return 0): the target is not the dataset's best
+    lo, hi = int(data.episode_starts[episode]), int(data.episode_starts[episode + 1])
+    rewards = np.asarray(data.rewards[lo:hi]) + np.arange(hi - lo)  # rewards that differ
+    algo.set_target_return(float(rewards.sum()))
+    rtg = np.cumsum(rewards[::-1])[::-1] / scale
+    state = algo.initial_state(1)
+    for t in range(hi - lo):
+        obs = torch.as_tensor(np.asarray(data.observations[lo + t : lo + t + 1]))
+        state = algo.act(obs, state, {}, deterministic=True).state
+        index, valid = window_indices(data.episode_starts, data.episode_ids, np.array([lo + t]), 3)
+        np.testing.assert_array_equal(state["masks"][0].numpy(), valid[0])
+        in_episode = index[0][valid[0]] - lo
+        np.testing.assert_allclose(state["rtg"][0][valid[0]].numpy(), rtg[in_episode], rtol=1e-6)
+        np.testing.assert_array_equal(state["timesteps"][0][valid[0]].numpy(), in_episode)
+        normalized = algo.stats.normalize(torch.as_tensor(np.asarray(data.observations)[index[0]]))
+        torch.testing.assert_close(state["obs"][0][valid[0]], normalized[valid[0]])
+        state = algo.observe_rewards(torch.tensor([float(rewards[t])]), state)

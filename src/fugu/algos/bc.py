@@ -21,11 +21,10 @@ from gymnasium import spaces
 from torch import Tensor, nn
 
 from fugu.algos.base import ActOutput, Collection, check_action_space
-from fugu.algos.offline import DatasetStats, OfflineAlgorithm, open_dataset
+from fugu.algos.offline import DatasetStats, OfflineAlgorithm
 from fugu.buffers import Batch, PolicyState
 from fugu.core.errors import APIUsageError
 from fugu.data import TrajectoryDataset
-from fugu.models.optim import Optimizer
 from fugu.models.policy import PolicyConfig
 
 __all__ = ["BC", "BCConfig"]
@@ -91,6 +90,7 @@ class BC(OfflineAlgorithm):
     collection: ClassVar[Collection] = "offline"
     action_spaces: ClassVar[tuple[str, ...]] = ("discrete", "box")
     dashboard_metrics: ClassVar[tuple[str, ...]] = ("loss/action", "train/episodes_kept")
+    config: BCConfig
 
     def __init__(
         self,
@@ -101,24 +101,9 @@ class BC(OfflineAlgorithm):
         action_space: spaces.Space,
         device: torch.device | str = "cpu",
     ) -> None:
-        self.config = config
-        self.device = torch.device(device)
-        self.net = net.to(self.device)
-        self.stats = stats.to(self.device)
-        self.observation_space = observation_space
-        self.action_space = action_space
-        self.discrete = isinstance(action_space, spaces.Discrete)
-        self.optimizer = Optimizer(
-            self.net.parameters(),
-            learning_rate=config.learning_rate,
-            weight_decay=config.weight_decay,
-            max_grad_norm=config.max_grad_norm,
-            device=self.device,
-        )
-        self.np_generator = np.random.default_rng(config.seed)
-        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.net = net
+        super().__init__(config, net, stats, observation_space, action_space, device)
         self.episodes_kept = 0
-        self.num_updates = 0
 
     @classmethod
     def build(
@@ -141,11 +126,6 @@ class BC(OfflineAlgorithm):
                    action_space, device)  # fmt: skip
 
     # -- data -------------------------------------------------------------------------------
-    def dataset(self) -> Iterator[Batch]:
-        """Endless batches of transitions of ``config.dataset`` (its best episodes for %BC)."""
-        data = open_dataset(self.config.dataset, self.observation_space, self.action_space, "bc")
-        return self.batches(data)
-
     def batches(self, data: TrajectoryDataset) -> Iterator[Batch]:
         """Keep the best ``top_fraction`` of ``data``'s episodes, fit the statistics on them,
         and sample transitions uniformly forever."""
@@ -166,14 +146,12 @@ class BC(OfflineAlgorithm):
         """One gradient step of maximum likelihood on the dataset's actions."""
         out = self.net(self.stats.normalize(batch["observations"]))
         if self.discrete:
-            target = batch["actions"].long().reshape(-1) - int(self.action_space.start)  # type: ignore[attr-defined]
+            target = self.action_indices(batch["actions"]).reshape(-1)
             loss = F.cross_entropy(out, target)
         else:
             target = self.stats.actions_to_unit(batch["actions"].reshape(out.shape))
             loss = (torch.tanh(out) - target).pow(2).mean()
-        self.optimizer.backward(loss)
-        self.optimizer.step()
-        self.num_updates += 1
+        self.gradient_step(loss)
         return {"loss/action": float(loss.detach()), "train/episodes_kept": self.episodes_kept}
 
     # -- acting -----------------------------------------------------------------------------
@@ -188,18 +166,9 @@ class BC(OfflineAlgorithm):
         with torch.inference_mode():
             out = self.net(self.stats.normalize(obs.to(self.device)))
             if self.discrete:
-                if "action_masks" in extras:
-                    out = out.masked_fill(~extras["action_masks"].to(self.device).bool(), -1e9)
-                if deterministic:
-                    index = out.argmax(-1)
-                else:
-                    index = torch.multinomial(
-                        torch.softmax(out, -1), 1, generator=self.generator
-                    ).squeeze(-1)
-                actions = index + int(self.action_space.start)  # type: ignore[attr-defined]
+                actions = self.discrete_actions(out, extras, deterministic)[1]
             else:
-                shape = (obs.shape[0], *(self.action_space.shape or ()))
-                actions = self.stats.actions_from_unit(torch.tanh(out)).reshape(shape)
+                actions = self.box_actions(torch.tanh(out))
         return ActOutput(actions, {}, state)
 
     # -- state ------------------------------------------------------------------------------
@@ -209,18 +178,9 @@ class BC(OfflineAlgorithm):
 
     def state_dict(self) -> dict[str, Any]:
         """Optimizer, generators and counters."""
-        return {
-            "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.get_state(),
-            "sampler": self.sampler_state(),
-            "num_updates": self.num_updates,
-            "episodes_kept": self.episodes_kept,
-        }
+        return {**super().state_dict(), "episodes_kept": self.episodes_kept}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict`."""
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
-        self.load_sampler_state(state["sampler"])
-        self.num_updates = int(state["num_updates"])
+        super().load_state_dict(state)
         self.episodes_kept = int(state["episodes_kept"])

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -30,11 +30,10 @@ from gymnasium import spaces
 from torch import Tensor, nn
 
 from fugu.algos.base import ActOutput, Collection, action_space_kind, check_action_space
-from fugu.algos.offline import DatasetStats, OfflineAlgorithm, open_dataset
+from fugu.algos.offline import DatasetStats, OfflineAlgorithm
 from fugu.buffers import Batch, PolicyState
 from fugu.core.errors import APIUsageError
 from fugu.data import TrajectoryDataset, sample_windows
-from fugu.models.optim import Optimizer
 from fugu.models.policy import PolicyConfig
 
 __all__ = ["DT", "DTConfig", "DecisionTransformer"]
@@ -196,6 +195,7 @@ class DT(OfflineAlgorithm):
         "train/learning_rate",
         "train/target_return",
     )
+    config: DTConfig
 
     def __init__(
         self,
@@ -206,25 +206,10 @@ class DT(OfflineAlgorithm):
         action_space: spaces.Space,
         device: torch.device | str = "cpu",
     ) -> None:
-        self.config = config
-        self.device = torch.device(device)
-        self.model = model.to(self.device)
-        self.stats = stats.to(self.device)
+        self.model = model
+        super().__init__(config, model, stats, observation_space, action_space, device)
         if config.target_return is not None:
             self.stats.target_return.fill_(config.target_return)
-        self.observation_space = observation_space
-        self.action_space = action_space
-        self.discrete = isinstance(action_space, spaces.Discrete)
-        self.optimizer = Optimizer(
-            self.model.parameters(),
-            learning_rate=config.learning_rate,
-            weight_decay=config.weight_decay,
-            max_grad_norm=config.max_grad_norm,
-            device=self.device,
-        )
-        self.np_generator = np.random.default_rng(config.seed)
-        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
-        self.num_updates = 0
 
     @classmethod
     def build(
@@ -249,11 +234,6 @@ class DT(OfflineAlgorithm):
         return cls(model, stats, config, observation_space, action_space, device)
 
     # -- data -------------------------------------------------------------------------------
-    def dataset(self) -> Iterator[Batch]:
-        """Endless batches of context windows of ``config.dataset`` (fits the statistics)."""
-        data = open_dataset(self.config.dataset, self.observation_space, self.action_space, "dt")
-        return self.batches(data)
-
     def fit_stats(self, data: TrajectoryDataset) -> None:
         """Observation statistics, return-to-go scale and default target from ``data``."""
         self.stats.fit(data)
@@ -277,7 +257,7 @@ class DT(OfflineAlgorithm):
     # -- model inputs -----------------------------------------------------------------------
     def _encode_actions(self, actions: Tensor) -> Tensor:
         if self.discrete:
-            return (actions.long() - int(self.action_space.start)).reshape(actions.shape[:2])  # type: ignore[attr-defined]
+            return self.action_indices(actions).reshape(actions.shape[:2])
         return self.stats.actions_to_unit(actions.reshape(*actions.shape[:2], -1))
 
     # -- learning ---------------------------------------------------------------------------
@@ -300,9 +280,7 @@ class DT(OfflineAlgorithm):
             loss = F.cross_entropy(preds[masks], actions[masks])
         else:
             loss = (preds[masks] - actions[masks]).pow(2).mean()
-        self.optimizer.backward(loss)
-        self.optimizer.step()
-        self.num_updates += 1
+        self.gradient_step(loss)
         return {
             "loss/action": float(loss.detach()),
             "train/learning_rate": lr,
@@ -375,38 +353,14 @@ class DT(OfflineAlgorithm):
             preds = self.model(s["rtg"], s["obs"], s["actions"], s["timesteps"], s["masks"])
             last = preds[:, -1]
             if self.discrete:
-                if "action_masks" in extras:
-                    last = last.masked_fill(~extras["action_masks"].to(self.device).bool(), -1e9)
-                if deterministic:
-                    index = last.argmax(-1)
-                else:
-                    probs = torch.softmax(last, -1)
-                    index = torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
+                index, actions = self.discrete_actions(last, extras, deterministic)
                 s["actions"][:, -1] = index
-                actions = index + int(self.action_space.start)  # type: ignore[attr-defined]
             else:
                 s["actions"][:, -1] = last
-                shape = (obs.shape[0], *(self.action_space.shape or ()))
-                actions = self.stats.actions_from_unit(last).reshape(shape)
+                actions = self.box_actions(last)
         return ActOutput(actions, {}, s)
 
     # -- state ------------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
         """The transformer and the dataset statistics (with the target return)."""
         return {"model": self.model, "stats": self.stats}
-
-    def state_dict(self) -> dict[str, Any]:
-        """Optimizer, generators and the update count."""
-        return {
-            "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.get_state(),
-            "sampler": self.sampler_state(),
-            "num_updates": self.num_updates,
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict`."""
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
-        self.load_sampler_state(state["sampler"])
-        self.num_updates = int(state["num_updates"])

@@ -5,25 +5,43 @@ config's ``dataset`` (a directory written by ``fugu collect``): the trainer call
 ``dataset()`` for an endless iterator of batches and never steps the env for learning. This
 module opens and checks the dataset (:func:`open_dataset`), holds the statistics a policy
 carries in its weights (:class:`DatasetStats`: observation mean and std, action bounds) and
-the feed-forward half of the actor protocol (:class:`OfflineAlgorithm`).
+:class:`OfflineAlgorithm`, the base of both algorithms: its optimizer and seeded generators,
+the gradient step, turning network outputs into env actions, the checkpointed state and the
+feed-forward half of the actor protocol.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
 from gymnasium import spaces
 from torch import Tensor, nn
 
-from fugu.buffers import PolicyState
+from fugu.buffers import Batch, PolicyState
 from fugu.core.errors import APIUsageError
 from fugu.core.schema import Field
 from fugu.data import DatasetError, TrajectoryDataset
+from fugu.models.optim import Optimizer
 
-__all__ = ["DatasetStats", "OfflineAlgorithm", "open_dataset"]
+__all__ = ["DatasetStats", "OfflineAlgorithm", "OfflineConfig", "open_dataset"]
+
+
+class OfflineConfig(Protocol):
+    """The fields every offline algorithm's config has."""
+
+    @property
+    def dataset(self) -> str: ...
+    @property
+    def learning_rate(self) -> float: ...
+    @property
+    def weight_decay(self) -> float: ...
+    @property
+    def max_grad_norm(self) -> float: ...
+    @property
+    def seed(self) -> int: ...
 
 
 def open_dataset(
@@ -122,12 +140,93 @@ class DatasetStats(nn.Module):
 
 
 class OfflineAlgorithm:
-    """The parts of the protocol every offline algorithm shares: nothing stored from env
-    steps, no bootstrap, and a seeded numpy generator for sampling the dataset."""
+    """What every offline algorithm shares: an AdamW optimizer over its network, a seeded
+    numpy generator (the dataset sampler) and torch generator (action sampling), the update
+    count, nothing stored from env steps, no bootstrap and no recurrent state by default.
 
-    device: torch.device
-    np_generator: np.random.Generator
+    Args:
+        config: The algorithm's config (see :class:`OfflineConfig`).
+        network: The module trained (moved to ``device``).
+        stats: Observation and action statistics (fitted on the dataset, saved with weights).
+        observation_space: The env's single observation space.
+        action_space: The env's single action space.
+        device: Where it runs.
+    """
 
+    name: ClassVar[str]
+    config: OfflineConfig
+
+    def __init__(
+        self,
+        config: OfflineConfig,
+        network: nn.Module,
+        stats: DatasetStats,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.config = config
+        self.device = torch.device(device)
+        network.to(self.device)
+        self.stats = stats.to(self.device)
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.discrete = isinstance(action_space, spaces.Discrete)
+        self.optimizer = Optimizer(
+            network.parameters(),
+            learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay,
+            max_grad_norm=config.max_grad_norm,
+            device=self.device,
+        )
+        self.np_generator = np.random.default_rng(config.seed)
+        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.num_updates = 0
+
+    # -- data -------------------------------------------------------------------------------
+    def dataset(self) -> Iterator[Batch]:
+        """Endless training batches of the config's ``dataset`` (see :meth:`batches`)."""
+        data = open_dataset(self.config.dataset, self.observation_space, self.action_space,
+                            self.name)  # fmt: skip
+        return self.batches(data)
+
+    def batches(self, data: TrajectoryDataset) -> Iterator[Batch]:
+        """Fit the statistics on ``data`` and sample training batches of it forever."""
+        raise NotImplementedError
+
+    # -- learning ---------------------------------------------------------------------------
+    def gradient_step(self, loss: Tensor) -> None:
+        """Backpropagate ``loss``, clip, step the optimizer and count the update."""
+        self.optimizer.backward(loss)
+        self.optimizer.step()
+        self.num_updates += 1
+
+    def action_indices(self, actions: Tensor) -> Tensor:
+        """Discrete env actions to int64 indices from 0 (the space's ``start`` removed)."""
+        return actions.long() - int(self.action_space.start)  # type: ignore[attr-defined]
+
+    # -- acting -----------------------------------------------------------------------------
+    def discrete_actions(
+        self, logits: Tensor, extras: Mapping[str, Tensor], deterministic: bool
+    ) -> tuple[Tensor, Tensor]:
+        """``(indices, env actions)`` from ``[B, n]`` logits: illegal actions (the env's
+        ``action_masks``) are masked out, then the mode or a sample of the action
+        generator."""
+        if "action_masks" in extras:
+            logits = logits.masked_fill(~extras["action_masks"].to(self.device).bool(), -1e9)
+        if deterministic:
+            index = logits.argmax(-1)
+        else:
+            probs = torch.softmax(logits, -1)
+            index = torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
+        return index, index + int(self.action_space.start)  # type: ignore[attr-defined]
+
+    def box_actions(self, unit: Tensor) -> Tensor:
+        """``[B, action_dim]`` actions in ``[-1, 1]`` to env units, in the space's shape."""
+        shape = (unit.shape[0], *(self.action_space.shape or ()))
+        return self.stats.actions_from_unit(unit).reshape(shape)
+
+    # -- the rest of the protocol ------------------------------------------------------------
     def storage_fields(self, env_fields: Mapping[str, Field]) -> dict[str, Field]:
         """Nothing: an offline algorithm learns from its dataset, not from env steps."""
         return {}
@@ -151,3 +250,19 @@ class OfflineAlgorithm:
     def load_sampler_state(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`sampler_state`."""
         self.np_generator.bit_generator.state = dict(state)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Optimizer, generators and the update count."""
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "sampler": self.sampler_state(),
+            "num_updates": self.num_updates,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.load_sampler_state(state["sampler"])
+        self.num_updates = int(state["num_updates"])
