@@ -18,7 +18,9 @@ interleaved per seed so machine load hits all alike. A Bradley-Terry reward mode
 chosen (correct) / rejected (wrong) answers of training problems and scored on held-out ones.
 Prints one JSON line per measurement and a summary with means and 95% t-intervals over seeds.
 
-    python benchmarks/llm.py --seeds 3 --sft-steps 200 --grpo-steps 25 --rm-steps 100
+    python benchmarks/llm.py --first-seed 0 --seeds 1 --sft-steps 300 --grpo-steps 40 --prompts 32 \
+        --minibatches 4 --rm-steps 0   # one seed of docs/grpo-llm.md
+    python benchmarks/llm.py --summarize run*.jsonl   # the summary over saved seeds
 """
 
 from __future__ import annotations
