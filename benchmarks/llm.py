@@ -173,6 +173,12 @@ def main() -> None:
     parser.add_argument("--minibatches", type=int, default=2)
     parser.add_argument("--sft-lr", type=float, default=3e-3)
     parser.add_argument("--rungs", default="all", help="comma list of rung names, or 'all'")
+    parser.add_argument(
+        "--sft-control-steps",
+        type=int,
+        default=0,
+        help="also continue SFT for this many steps from the SFT model (the more-SFT control)",
+    )
     parser.add_argument("--rm-steps", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--teacher-error", type=float, default=0.5)
@@ -227,6 +233,29 @@ def main() -> None:
         }
         records.append(record)
         emit(record)
+        if args.sft_control_steps > 0:
+            control = copy.deepcopy(policy)
+            start, cpu_start = time.perf_counter(), time.process_time()
+            more = SFTConfig(steps=args.sft_control_steps, lr=args.sft_lr)
+            train_sft(control, teacher, more, seed=500 + seed)
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+            acc = evaluate(control, task, held_out, max_new_tokens=budget)
+            sampled_acc = sampled_accuracy(control, task, held_out, budget, seed)
+            record = {
+                "seed": seed,
+                "stage": f"sft+{args.sft_control_steps}",
+                "held_out_accuracy": acc,
+                "gain_over_sft": acc - acc_sft,
+                "sampled_accuracy": sampled_acc,
+                "sampled_gain_over_sft": sampled_acc - sampled_sft,
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "refill_rounds_per_step": 0.0,
+                "sampling_cost_ratio": 1.0,
+                "batch_fill": 1.0,
+            }
+            records.append(record)
+            emit(record)
         for name, config in rungs:
             model = copy.deepcopy(policy)
             trainer = TokenGRPO(model, task_reward(task), config, seed=1000 + seed)
