@@ -18,7 +18,9 @@ interleaved per seed so machine load hits all alike. A Bradley-Terry reward mode
 chosen (correct) / rejected (wrong) answers of training problems and scored on held-out ones.
 Prints one JSON line per measurement and a summary with means and 95% t-intervals over seeds.
 
-    python benchmarks/llm.py --seeds 3 --sft-steps 200 --grpo-steps 25 --rm-steps 100
+    python benchmarks/llm.py --first-seed 0 --seeds 1 --sft-steps 300 --grpo-steps 40 --prompts 32 \
+        --minibatches 4 --rm-steps 0   # one seed of docs/grpo-llm.md
+    python benchmarks/llm.py --summarize run*.jsonl   # the summary over saved seeds
 """
 
 from __future__ import annotations
@@ -86,6 +88,75 @@ def ladder(base: TokenGRPOConfig) -> list[tuple[str, TokenGRPOConfig]]:
     ]
 
 
+def sampled_accuracy(policy, task, problems, budget: int, seed: int, draws: int = 4) -> float:  # type: ignore[no-untyped-def]
+    """Mean accuracy of ``draws`` temperature-1 samples per problem (less coarse than greedy)."""
+    gen = torch.Generator().manual_seed(10_000 + seed)
+    return statistics.fmean(
+        evaluate(policy, task, problems, max_new_tokens=budget, temperature=1.0, generator=gen)
+        for _ in range(draws)
+    )
+
+
+def summarize(records: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Means and 95% t-intervals over seeds of each stage; gains are paired with the seed's SFT."""
+    runs = [r for r in records if "stage" in r and r["stage"] != "reward_model"]
+    sft = {r["seed"]: r for r in runs if r["stage"] == "sft"}
+    stages = list(dict.fromkeys(str(r["stage"]) for r in runs))
+    out: list[dict[str, object]] = []
+    previous = "sft"
+    for name in stages:
+        rows = [r for r in runs if r["stage"] == name and r["seed"] in sft]
+
+        def col(key: str, rows: list[dict[str, object]] = rows) -> list[float]:
+            return [float(r[key]) for r in rows if key in r]  # type: ignore[arg-type]
+
+        def avg(key: str, digits: int = 3) -> float | None:
+            values = col(key)
+            return round(statistics.fmean(values), digits) if values else None
+
+        mean, half = interval(col("held_out_accuracy"))
+        line: dict[str, object] = {
+            "summary": name,
+            "held_out_accuracy": round(mean, 4),
+            "ci95": round(half, 4),
+            "seeds": len(rows),
+            "cpu_s": avg("cpu_s", 1),
+            "wall_s": avg("wall_s", 1),
+        }
+        if name != "sft":
+            gains = col("gain_over_sft")
+            d_mean, d_half = interval(gains)
+            sampled = col("sampled_gain_over_sft")
+            s_mean, s_half = interval(sampled) if sampled else (math.nan, math.nan)
+            prev = {r["seed"]: r for r in runs if r["stage"] == previous}
+            steps = [
+                float(r["held_out_accuracy"]) - float(prev[r["seed"]]["held_out_accuracy"])  # type: ignore[arg-type]
+                for r in rows
+                if r["seed"] in prev
+            ]
+            p_mean, p_half = interval(steps) if steps else (math.nan, math.nan)
+            line |= {
+                "gain_over_sft": round(d_mean, 4),
+                "gain_ci95": round(d_half, 4),
+                "seeds_improved": sum(g > 0 for g in gains),
+                "vs": previous,
+                "gain_over_previous": _round(p_mean),
+                "gain_over_previous_ci95": _round(p_half),
+                "sampled_gain_over_sft": _round(s_mean),
+                "sampled_gain_ci95": _round(s_half),
+                "refill_rounds_per_step": avg("refill_rounds_per_step"),
+                "sampling_cost_ratio": avg("sampling_cost_ratio"),
+                "batch_fill": avg("batch_fill"),
+            }
+        out.append(line)
+        previous = name
+    return out
+
+
+def _round(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 4)
+
+
 def emit(record: dict[str, object]) -> None:
     print(json.dumps(record), flush=True)
 
@@ -99,11 +170,30 @@ def main() -> None:
     parser.add_argument("--group-size", type=int, default=8)
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--minibatches", type=int, default=2)
+    parser.add_argument("--sft-lr", type=float, default=3e-3)
     parser.add_argument("--rungs", default="all", help="comma list of rung names, or 'all'")
+    parser.add_argument(
+        "--sft-control-steps",
+        type=int,
+        default=0,
+        help="also continue SFT for this many steps from the SFT model (the more-SFT control)",
+    )
     parser.add_argument("--rm-steps", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--teacher-error", type=float, default=0.5)
+    parser.add_argument(
+        "--summarize", nargs="+", metavar="JSONL", help="only print the summary of saved runs"
+    )
     args = parser.parse_args()
+    if args.summarize:
+        saved = []
+        for path in args.summarize:
+            with open(path) as f:
+                saved += [json.loads(x) for x in f if x.strip()]
+        for line in summarize(saved):
+            emit(line)
+        return
     torch.set_num_threads(args.threads)
 
     tok = CharTokenizer()
@@ -115,85 +205,91 @@ def main() -> None:
         prompts_per_step=args.prompts,
         max_new_tokens=budget,
         lr=args.lr,
-        minibatches=2,
+        minibatches=args.minibatches,
     )
     rungs = ladder(base)
     if args.rungs != "all":
         wanted = set(args.rungs.split(","))
         rungs = [r for r in rungs if r[0] in wanted]
-    results: dict[str, list[float]] = {"sft": []}
-    deltas: dict[str, list[float]] = {}
-    walls: dict[str, list[float]] = {}
-    refills: dict[str, list[float]] = {}
-    samples: dict[str, list[float]] = {}
+    records: list[dict[str, object]] = []
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     for seed in seeds:
         policy = build_tiny_lm(tok, n_layer=2, d_model=64, n_head=4, seed=seed)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         teacher = noisy_teacher(task, args.teacher_error)
-        train_sft(policy, teacher, SFTConfig(steps=args.sft_steps, lr=3e-3), seed=seed)
+        train_sft(policy, teacher, SFTConfig(steps=args.sft_steps, lr=args.sft_lr), seed=seed)
         sft_wall = time.perf_counter() - start
+        sft_cpu = time.process_time() - cpu_start
         acc_sft = evaluate(policy, task, held_out, max_new_tokens=budget)
-        results["sft"].append(acc_sft)
-        emit(
-            {
+        sampled_sft = sampled_accuracy(policy, task, held_out, budget, seed)
+        record: dict[str, object] = {
+            "seed": seed,
+            "stage": "sft",
+            "held_out_accuracy": acc_sft,
+            "sampled_accuracy": sampled_sft,
+            "wall_s": sft_wall,
+            "cpu_s": sft_cpu,
+            "problems": len(held_out),
+        }
+        records.append(record)
+        emit(record)
+        if args.sft_control_steps > 0:
+            control = copy.deepcopy(policy)
+            start, cpu_start = time.perf_counter(), time.process_time()
+            more = SFTConfig(steps=args.sft_control_steps, lr=args.sft_lr)
+            train_sft(control, teacher, more, seed=500 + seed)
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+            acc = evaluate(control, task, held_out, max_new_tokens=budget)
+            sampled_acc = sampled_accuracy(control, task, held_out, budget, seed)
+            record = {
                 "seed": seed,
-                "stage": "sft",
-                "held_out_accuracy": acc_sft,
-                "wall_s": sft_wall,
-                "problems": len(held_out),
+                "stage": f"sft+{args.sft_control_steps}",
+                "held_out_accuracy": acc,
+                "gain_over_sft": acc - acc_sft,
+                "sampled_accuracy": sampled_acc,
+                "sampled_gain_over_sft": sampled_acc - sampled_sft,
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "refill_rounds_per_step": 0.0,
+                "sampling_cost_ratio": 1.0,
+                "batch_fill": 1.0,
             }
-        )
+            records.append(record)
+            emit(record)
         for name, config in rungs:
             model = copy.deepcopy(policy)
             trainer = TokenGRPO(model, task_reward(task), config, seed=1000 + seed)
             rounds, sampled, fill = 0.0, 0.0, 0.0
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             for _ in range(args.grpo_steps):
                 m = trainer.step(task.sample)
                 rounds += m["refill_rounds"]
                 sampled += m["completions_sampled"]
                 fill += m["groups"] / config.prompts_per_step
             wall = time.perf_counter() - start
+            cpu = time.process_time() - cpu_start
             acc = evaluate(model, task, held_out, max_new_tokens=budget)
-            results.setdefault(name, []).append(acc)
-            deltas.setdefault(name, []).append(acc - acc_sft)
-            walls.setdefault(name, []).append(wall)
-            refills.setdefault(name, []).append(rounds / args.grpo_steps)
+            sampled_acc = sampled_accuracy(model, task, held_out, budget, seed)
             nominal = args.grpo_steps * config.prompts_per_step * config.group_size
-            samples.setdefault(name, []).append(sampled / nominal)
-            emit(
-                {
-                    "seed": seed,
-                    "stage": name,
-                    "held_out_accuracy": acc,
-                    "gain_over_sft": acc - acc_sft,
-                    "wall_s": wall,
-                    "refill_rounds_per_step": rounds / args.grpo_steps,
-                    "completions_sampled": sampled,
-                    "sampling_cost_ratio": sampled / nominal,
-                    "batch_fill": fill / args.grpo_steps,
-                }
-            )
-
-    for name, values in results.items():
-        mean, half = interval(values)
-        record: dict[str, object] = {
-            "summary": name,
-            "held_out_accuracy": round(mean, 4),
-            "ci95": round(half, 4),
-            "seeds": len(values),
-        }
-        if name in deltas:
-            d_mean, d_half = interval(deltas[name])
-            record |= {
-                "gain_over_sft": round(d_mean, 4),
-                "gain_ci95": round(d_half, 4),
-                "wall_s": round(statistics.fmean(walls[name]), 1),
-                "refill_rounds_per_step": round(statistics.fmean(refills[name]), 3),
-                "sampling_cost_ratio": round(statistics.fmean(samples[name]), 3),
+            record = {
+                "seed": seed,
+                "stage": name,
+                "held_out_accuracy": acc,
+                "gain_over_sft": acc - acc_sft,
+                "sampled_accuracy": sampled_acc,
+                "sampled_gain_over_sft": sampled_acc - sampled_sft,
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "refill_rounds_per_step": rounds / args.grpo_steps,
+                "completions_sampled": sampled,
+                "sampling_cost_ratio": sampled / nominal,
+                "batch_fill": fill / args.grpo_steps,
             }
-        emit(record)
+            records.append(record)
+            emit(record)
+
+    for line in summarize(records):
+        emit(line)
 
     if args.rm_steps > 0:
         accs = []
