@@ -21,6 +21,11 @@ episodes. Methods:
     python benchmarks/exploration.py --methods ppo+rnd --sizes 20 --time-limit 600
     python benchmarks/exploration.py --speed  # steps/s of PPO with and without the hooks
     python benchmarks/exploration.py --plot docs/assets/deep-sea-scaling.png runs/*.jsonl
+    python benchmarks/exploration.py --env key-door --methods ppo ppo+rnd --sizes 5
+
+``--env key-door`` trains on ``key-door-v1`` instead (``--sizes`` are room sizes; rollouts of
+64 steps): solved once the episodes of the last 10 epochs reach the goal at least 90% of the
+time (a learned policy, not bsuite's cumulative fraction), within the episode budget.
 """
 
 from __future__ import annotations
@@ -50,23 +55,40 @@ METHODS = {
 }
 SOLVED_FRACTION = 0.1
 """bsuite's DeepSea criterion: mean regret below 0.9, i.e. 10% of all episodes rewarded."""
+KEY_DOOR_SOLVED = 0.9
+"""key-door's criterion: 90% of the last 10 epochs' episodes reach the goal."""
 
 
-def build(method: str, size: int, seed: int, rows: int, explore: dict[str, Any]) -> Trainer:
-    """A trainer of ``method`` on a DeepSea of ``size`` whose mapping is drawn from ``seed``."""
+def build(
+    method: str,
+    size: int,
+    seed: int,
+    rows: int,
+    explore: dict[str, Any],
+    env: str = "deep-sea",
+    algo_overrides: dict[str, Any] | None = None,
+) -> Trainer:
+    """A trainer of ``method`` on a DeepSea of ``size`` whose mapping is drawn from ``seed``
+    (or, with ``env="key-door"``, on a key-door gridworld of room size ``size``)."""
     algo_type, config_type, hook = METHODS[method]
-    envs = make_train_envs(
-        "deep-sea-v1", rows, seed, False, size=size, mapping_seed=seed, info_interval=size
-    )
+    if env == "key-door":
+        envs = make_train_envs("key-door-v1", rows, seed, False, room_size=size, info_interval=64)
+        num_steps = 64
+    else:
+        envs = make_train_envs(
+            "deep-sea-v1", rows, seed, False, size=size, mapping_seed=seed, info_interval=size
+        )
+        num_steps = 2 * size
     obs_space, act_space = envs[0].single_observation_space, envs[0].single_action_space
-    config = config_type(learning_rate=1e-3, lr_schedule="constant", seed=seed)
+    settings: dict[str, Any] = {"learning_rate": 1e-3, "lr_schedule": "constant", "seed": seed}
+    config = config_type(**{**settings, **(algo_overrides or {})})
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         algo = algo_type.build(config, obs_space, act_space, PolicyConfig())
     hooks = make_reward_hooks(
         ExploreConfig(method=hook, **explore), algo, obs_space, act_space, seed=seed
     )
-    train = TrainConfig(total_timesteps=10**9, num_steps=2 * size, seed=seed)
+    train = TrainConfig(total_timesteps=10**9, num_steps=num_steps, seed=seed)
     return Trainer(envs, algo, train, reward_hooks=hooks)
 
 
@@ -78,9 +100,11 @@ def run(
     time_limit: float,
     rows: int,
     explore: dict[str, Any],
+    env: str = "deep-sea",
+    algo_overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train one run until solved, out of episodes or out of time; its JSON record."""
-    trainer = build(method, size, seed, rows, explore)
+    trainer = build(method, size, seed, rows, explore, env, algo_overrides)
     start = time.perf_counter()
     episodes = successes = 0.0
     solved_at: tuple[float, float] | None = None
@@ -92,13 +116,19 @@ def run(
         episodes += n
         successes += s
         recent = [*recent[-9:], (s, n)]
-        if solved_at is None and episodes and successes / episodes >= SOLVED_FRACTION:
+        if env == "key-door":
+            recent_n = sum(n for _, n in recent)
+            solved = len(recent) == 10 and sum(s for s, _ in recent) >= KEY_DOOR_SOLVED * recent_n
+        else:
+            solved = bool(episodes) and successes / episodes >= SOLVED_FRACTION
+        if solved_at is None and solved:
             solved_at = (episodes, time.perf_counter() - start)
             break
     seconds = time.perf_counter() - start
     trainer.close()
     recent_n = sum(n for _, n in recent)
     return {
+        "env": env,
         "method": method,
         "size": size,
         "seed": seed,
@@ -110,6 +140,8 @@ def run(
         "success_fraction": round(successes / max(episodes, 1.0), 4),
         "final_success": round(sum(s for s, _ in recent) / max(recent_n, 1.0), 4),
         "sps": round(trainer.global_step / seconds),
+        "explore": explore,
+        "algo": algo_overrides or {},
     }
 
 
@@ -149,7 +181,11 @@ def plot(paths: list[str], out: str) -> dict[str, Any]:
     records = []
     for path in paths:
         with open(path) as f:
-            records += [r for r in map(json.loads, f) if "method" in r]
+            records += [
+                r
+                for r in map(json.loads, f)
+                if "method" in r and r.get("env", "deep-sea") == "deep-sea"
+            ]
     fig, ax = plt.subplots(figsize=(6, 4))
     summary: dict[str, Any] = {}
     for method in dict.fromkeys(r["method"] for r in records):
@@ -183,6 +219,7 @@ def plot(paths: list[str], out: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--env", choices=["deep-sea", "key-door"], default="deep-sea")
     parser.add_argument("--methods", nargs="+", default=["ppo", "ppo+rnd", "ppo+icm"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[10, 20, 30, 40])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -190,6 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=600.0, help="seconds per run")
     parser.add_argument("--rows", type=int, default=16, help="env copies")
     parser.add_argument("--explore", type=json.loads, default={}, help="[explore] overrides")
+    parser.add_argument(
+        "--algo", type=json.loads, default={}, help="algorithm config overrides (JSON)"
+    )
+    parser.add_argument("--speed-epochs", type=int, default=30, help="epochs per --speed run")
     parser.add_argument("--speed", action="store_true", help="measure the hooks' cost only")
     parser.add_argument("--plot", help="write a PNG of the JSONL files given as arguments")
     parser.add_argument("files", nargs="*", help="JSONL records to plot (with --plot)")
@@ -199,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     torch.set_num_threads(1)
     if args.speed:
-        print(json.dumps(speed(args.sizes[0], 30, 3, args.rows, args.explore)), flush=True)
+        record = speed(args.sizes[0], args.speed_epochs, 3, args.rows, args.explore)
+        print(json.dumps(record), flush=True)
         return 0
     largest: dict[str, int] = {}
     for method in args.methods:
@@ -211,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             for seed in args.seeds:
                 records.append(
                     run(method, size, seed, args.max_episodes, args.time_limit, args.rows,
-                        args.explore)
+                        args.explore, args.env, args.algo)
                 )  # fmt: skip
                 print(json.dumps(records[-1]), flush=True)
             if all(r["solved"] for r in records) and largest[method] == size_before(

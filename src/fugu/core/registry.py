@@ -39,6 +39,7 @@ _BUILTIN: dict[str, str] = {
     "pointgoal-v1": "fugu.envs.pointgoal:PointGoal",
     "hazard-nav-v1": "fugu.envs.hazard_nav:HazardNav",
     "deep-sea-v1": "fugu.envs.deep_sea:DeepSea",
+    "key-door-v1": "fugu.envs.key_door:KeyDoor",
     "simple-spread-v1": "fugu.envs.simple_spread:SimpleSpread",
     "safe-hopper-velocity-v1": "fugu.envs.mujoco.safe:SafeHopperVelocity",
     "safe-halfcheetah-velocity-v1": "fugu.envs.mujoco.safe:SafeHalfCheetahVelocity",

@@ -130,7 +130,10 @@ class RND:
         self.predictor.to(self.device)
         self.target_network.requires_grad_(False)
         self.optimizer = Optimizer(
-            self.predictor.parameters(), learning_rate=c.learning_rate, device=self.device
+            self.predictor.parameters(),
+            learning_rate=c.learning_rate,
+            device=self.device,
+            foreach=True,  # many small steps on a small net: the multi-tensor Adam pays off
         )
         self.obs_stats = RunningMeanStd((size,), self.device)
         self.intrinsic = IntrinsicRewards(
@@ -138,6 +141,7 @@ class RND:
         )
         self.generator = torch.Generator().manual_seed(c.seed + 1)
         self._inputs: Tensor | None = None
+        self._targets: Tensor | None = None
 
     def normalize(self, observations: Tensor) -> Tensor:
         """Flattened observations ``[B, size]``, normalised and clipped (when configured)."""
@@ -175,28 +179,37 @@ class RND:
             live = flat if masks is None else flat[masks.reshape(-1)]
             self.obs_stats.update(live.reshape(live.shape[0], -1))
         x = self.normalize(flat)
-        self._inputs = x if masks is None else x[masks.reshape(-1)]
-        raw = (self.predictor(x) - self.target_network(x)).pow(2).mean(-1).reshape(steps, rows)
+        targets = self.target_network(x)
+        raw = (self.predictor(x) - targets).pow(2).mean(-1).reshape(steps, rows)
+        # the target is fixed: its embeddings of this rollout serve the predictor's training too
+        live_rows = None if masks is None else masks.reshape(-1)
+        self._inputs = x if live_rows is None else x[live_rows]
+        self._targets = targets if live_rows is None else targets[live_rows]
         return self.intrinsic(raw, batch)
 
     def update(self, batch: Batch) -> dict[str, float]:
         """Train the predictor on the rollout's (normalised, live) next observations."""
         c = self.config
-        x = self._inputs if self._inputs is not None else self.normalize(batch["observations"])
-        self._inputs = None
-        total, count = 0.0, 0
+        x, targets = self._inputs, self._targets
+        if x is None or targets is None:  # update without rewards: embed the observations
+            x = self.normalize(batch["observations"])
+            with torch.no_grad():
+                targets = self.target_network(x)
+        self._inputs = self._targets = None
+        total, count = torch.zeros((), device=self.device), 0
         for _ in range(c.update_epochs):
             for idx in minibatch_indices(
                 x.shape[0], c.num_minibatches, self.generator, c.update_proportion
             ):
-                mb = x[idx.to(x.device)]
+                idx = idx.to(x.device)
                 with self.optimizer.autocast():
-                    loss = (self.predictor(mb) - self.target_network(mb)).pow(2).mean()
+                    loss = (self.predictor(x[idx]) - targets[idx]).pow(2).mean()
                 self.optimizer.backward(loss)
                 self.optimizer.step()
-                total += float(loss.detach())
+                total += loss.detach()
                 count += 1
-        return {f"explore/{self.name}_loss": total / max(count, 1), **self.intrinsic.metrics()}
+        loss_mean = float(total) / max(count, 1)
+        return {f"explore/{self.name}_loss": loss_mean, **self.intrinsic.metrics()}
 
     def state_dict(self) -> dict[str, Any]:
         """Both networks, the optimizer, the statistics and the generator."""
