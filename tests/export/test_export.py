@@ -129,3 +129,9 @@ def test_dynamo_exporter_matches_torch_and_the_legacy_graph(runs, tmp_path, name
     assert np.array_equal(a_dyn, a_leg) and np.allclose(p_dyn, p_leg, atol=1e-6)
     with pytest.raises(APIUsageError, match="exporter"):
         export(runs[name], "onnx", tmp_path / "x.onnx", exporter="jit")
+
+
+def test_python_exports_check_parity_whatever_the_file_is_named(runs, tmp_path):
+    for fmt in ("numpy", "python"):
+        result = export(runs["cartpole"], fmt, tmp_path / f"policy.{fmt}", num_samples=50)
+        assert result.action_agreement == 1.0 and result.max_abs_error <= 1e-5

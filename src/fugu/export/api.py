@@ -16,6 +16,7 @@ run); the report is :attr:`ExportResult.tensorrt`.
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import json
 import sys
@@ -232,7 +233,9 @@ def _sequence_runner(
 
 
 def _load_module(path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(f"fugu_export_{path.stem}", path)
+    # an explicit source loader: the file is Python whatever its name ends in
+    loader = importlib.machinery.SourceFileLoader(f"fugu_export_{path.stem}", str(path))
+    spec = importlib.util.spec_from_file_location(loader.name, path, loader=loader)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules.pop(spec.name, None)
