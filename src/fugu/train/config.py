@@ -45,9 +45,9 @@ class TrainConfig:
     it (the final checkpoint is then the solving policy, not one trained on past it)."""
     solve_check_deterministic: bool = True
     """Whether the episodes confirming a solve for ``stop_on_solve`` play the policy's most
-    likely action (``True``) or sample from it (``False``). Sampling is the honest check for an
-    env whose solving behaviour is stochastic, such as ``snake-v1``, where the greedy policy of
-    a snake that scores 10 per life loops in place; the summary says which was used."""
+    likely action (``True``) or sample from it (``False``): sampling is the check for a policy
+    whose solving behaviour is stochastic (its mode may loop or stall); the summary says which
+    was used."""
 
     def __post_init__(self) -> None:
         if self.total_timesteps < 1 or self.num_steps < 1:

@@ -384,7 +384,8 @@ class Session:
 
     def verify_solved(self) -> float:
         """Mean solve score (return, or ``env.solve_metric``) of :data:`SOLVE_CHECK_EPISODES`
-        episodes on a fresh env (the check ``train.stop_on_solve`` makes before stopping),
+        episodes on a fresh env (the check ``train.stop_on_solve`` makes before stopping:
+        the first episode of every row, so that short ones are not favoured),
         deterministic or sampled as ``train.solve_check_deterministic`` says; ``inf`` when
         the env cannot be built alone (the training criterion then decides)."""
         from fugu.core.registry import make
@@ -406,6 +407,7 @@ class Session:
                 SOLVE_CHECK_EPISODES,
                 deterministic=config.train.solve_check_deterministic,
                 seed=config.train.seed + 1_000_003,
+                each_row_once=True,
             )
         finally:
             env.close()
