@@ -56,3 +56,18 @@ def test_play_a_game_in_the_terminal():
     assert "| " in text and "  1 2 3 4 5 6 7" in text
     quit_early = io.StringIO("q\n")
     assert run(args, stdin=quit_early, out=io.StringIO()) == 0
+
+
+def test_selfplay_drops_the_presets_opponent_but_not_an_asked_for_one(tmp_path, capsys):
+    from fugu.cli.selfplay import _two_player
+    from fugu.train.experiment import ExperimentConfig
+
+    preset = ExperimentConfig.from_preset("connect4-v1")
+    assert preset.env.kwargs == {"opponent": "one_ply"}  # what fugu train plays against
+    assert _two_player(preset, []).env.kwargs == {}
+    asked = preset.with_overrides({"env.kwargs": {"opponent": "random"}})
+    flags = ["--env.kwargs", '{"opponent": "random"}']
+    assert _two_player(asked, flags).env.kwargs == {"opponent": "random"}
+    code = main(["selfplay", "connect4-v1", "--run-dir", str(tmp_path / "r"), "--quiet", *flags])
+    assert code == 2 and "two-player mode" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

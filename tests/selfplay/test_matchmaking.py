@@ -24,6 +24,7 @@ def _config(num_games: int = 16):
             "train.total_timesteps": 10**6,
             "policy.hidden_size": 16,
             "ppo.update_epochs": 1,
+            "env.kwargs": {},  # the two-player mode (the preset plays one_ply)
         },
     )
 

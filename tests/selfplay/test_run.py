@@ -21,6 +21,7 @@ def _config(**overrides):
             "train.total_timesteps": 12 * 8 * 6,  # at most 12 stored rows x 8 steps x 6 epochs
             "policy.hidden_size": 16,
             "ppo.update_epochs": 1,
+            "env.kwargs": {},  # the two-player mode (the preset plays one_ply)
             "logging.tensorboard": False,
             "checkpoint.interval": 2,
             **overrides,

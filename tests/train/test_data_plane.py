@@ -102,6 +102,7 @@ def _connect4_config(**overrides):
         "ppo.lr_schedule": "linear",
         "ppo.update_epochs": 1,
         "policy.hidden_size": 16,
+        "env.kwargs": {},  # self-play: two rows per game (the preset plays one_ply)
     }
     return ExperimentConfig.from_preset("connect4-v1", {**base, **overrides})
 

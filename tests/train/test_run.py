@@ -103,6 +103,29 @@ def test_stop_on_solve_ends_the_run_at_the_solving_epoch(tmp_path):
     assert summary.epochs == 1
 
 
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_the_solve_check_samples_when_told_to(tmp_path, monkeypatch, deterministic):
+    import fugu.train.evaluate as evaluate
+
+    real, calls = evaluate.evaluate_policy, []
+
+    def spy(env, actor, episodes, **kwargs):
+        calls.append(kwargs["deterministic"])
+        return real(env, actor, episodes, **kwargs)
+
+    monkeypatch.setattr(evaluate, "evaluate_policy", spy)
+    config = tiny(
+        env__solve_threshold=5.0,
+        train__episode_window=3,
+        train__stop_on_solve=True,
+        train__solve_check_deterministic=deterministic,
+    )
+    summary = train(config, run_dir=tmp_path / "r", quiet=True)
+    assert calls == [deterministic]  # the one check that confirmed the solve
+    assert summary.stopped_on_solve and summary.solve_check_deterministic is deterministic
+    assert summary.solve_check_return >= 5.0
+
+
 def test_best_checkpoint_is_always_kept_and_loadable(tmp_path):
     # keep_last=1 prunes every older step checkpoint; best/ survives pruning
     config = tiny(train__episode_window=3, checkpoint__interval=1, checkpoint__keep_last=1)

@@ -19,7 +19,7 @@ from torch import Tensor
 from fugu.buffers.batch import Batch, PolicyState
 from fugu.core.schema import Field
 from fugu.core.spaces import action_shape
-from fugu.ops import credit_to_live_steps, next_values_from
+from fugu.ops import credit_to_live_steps, next_values_from, pending_live_steps
 
 __all__ = ["RolloutStorage", "rollout_fields", "torch_dtype"]
 
@@ -108,7 +108,10 @@ class RolloutStorage:
 
         When some row was not live at some step, the rewards and episode ends it received then
         are credited to its previous live step (:func:`fugu.ops.credit_to_live_steps`) and
-        ``next_values`` skip non-live steps.
+        ``next_values`` skip non-live steps. With values stored, a row waiting at the last
+        step has its last move's outcome still ahead (:func:`fugu.ops.pending_live_steps`):
+        that step is marked not live (left out of the update) and bootstraps the row's
+        earlier steps with its value.
         """
         data = dict(self.tensors)
         masks = data["masks"]
@@ -120,11 +123,22 @@ class RolloutStorage:
                     data["rewards"], data["terminals"], data["truncations"], masks, final_values
                 )
             )
+        last_values = self.last_values
+        if self.has_values and not all_live:
+            pending = pending_live_steps(masks, data["terminals"], data["truncations"])
+            rows = (pending >= 0).nonzero().squeeze(-1)
+            if rows.numel():
+                steps = pending[rows]
+                masks = masks.clone()
+                masks[steps, rows] = False
+                data["masks"] = masks
+                last_values = last_values.clone()
+                last_values[rows] = data["values"][steps, rows]
         if self.has_values:
             assert final_values is not None
             data["next_values"] = next_values_from(
                 data["values"],
-                self.last_values,
+                last_values,
                 data["truncations"],
                 final_values,
                 None if all_live else masks,

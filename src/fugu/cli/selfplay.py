@@ -57,6 +57,20 @@ def selfplay_config(overrides: list[str]) -> tuple[Any, list[str]]:
     return from_dict(SelfPlayConfig, values, "selfplay"), rest
 
 
+def _two_player(config: Any, overrides: list[str]) -> Any:
+    """``config`` in the env's two-player mode: a preset's scripted ``opponent`` (the
+    ``connect4-v1`` preset trains against ``one_ply`` for ``fugu train``) is dropped unless
+    ``--env.kwargs`` itself asked for it (then :func:`train_selfplay` refuses it)."""
+    from fugu.train.aliases import resolve_key
+
+    kwargs = dict(config.env.kwargs)
+    given = any(resolve_key(flag, config.algo) == "env.kwargs" for flag in overrides[0::2])
+    if kwargs.get("opponent") is None or given:
+        return config
+    kwargs.pop("opponent")
+    return config.with_overrides({"env.kwargs": kwargs})
+
+
 def run(args: argparse.Namespace) -> int:
     """Train by self-play; print progress lines, the summary and the ratings."""
     import logging
@@ -72,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         sp_config, rest = selfplay_config(list(args.overrides))
         args.overrides = rest
-        config = build_config(args)
+        config = _two_player(build_config(args), rest)
     except FuguError as error:
         print(f"fugu selfplay: error: {error}", file=sys.stderr)
         return 2

@@ -405,6 +405,13 @@ def _print_summary(summary: Any, args: argparse.Namespace) -> None:
             f"final:       mean {summary.solve_metric} {score}, mean return {final} "
             f"(last 100 episodes), {verdict}"
         )
+    if summary.stopped_on_solve and summary.solve_check_return is not None:
+        how = "deterministic" if summary.solve_check_deterministic else "sampled"
+        metric = "return" if summary.solve_metric == "episode_return" else summary.solve_metric
+        print(
+            f"confirmed:   mean {metric} {summary.solve_check_return:.3f} ({how}: the first "
+            "episode of every row of a fresh env)"
+        )
     if summary.best_return is not None:
         print(f"best:        mean return {summary.best_return:.1f} at step {summary.best_step:,}")
     for skipped in summary.skipped_checkpoints:

@@ -6,6 +6,7 @@ from fugu.ops.advantages import (
     episode_sums,
     gae,
     next_values_from,
+    pending_live_steps,
     running_returns,
     vtrace,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "masked_standardize",
     "next_values_from",
     "normalize_advantages",
+    "pending_live_steps",
     "ppo_policy_loss",
     "ppo_value_loss",
     "running_returns",

@@ -18,6 +18,7 @@ __all__ = [
     "episode_sums",
     "gae",
     "next_values_from",
+    "pending_live_steps",
     "running_returns",
     "vtrace",
 ]
@@ -125,6 +126,46 @@ def credit_to_live_steps(
         # The row's last live step, forgotten once its episode ended (live or not).
         last = torch.where(done, -1, torch.where(live, t, last))
     return rewards, terminals, truncations, final_values
+
+
+def pending_live_steps(masks: Tensor, terminals: Tensor, truncations: Tensor) -> Tensor:
+    """Each row's last live step whose outcome lies past the rollout's end, else ``-1``.
+
+    In a turn-based env a row that is waiting at the rollout's last step made its last move
+    earlier, and what that move earns (the opponent's reply, the game's end) arrives in the
+    next rollout, where no live step of this row can take it. Such a step can neither be
+    credited nor bootstrapped from the waiting row's observation (whose value is never
+    trained), so the trainer leaves it out of the update and bootstraps the row's earlier
+    steps from its value instead, as the last observation of a fully live rollout is used.
+
+    Args:
+        masks: ``[T, N]`` bool, the step's row was live.
+        terminals: ``[T, N]`` bool, already credited to live steps
+            (:func:`credit_to_live_steps`).
+        truncations: ``[T, N]`` bool, likewise.
+
+    Returns:
+        ``[N]`` long: the step index, or ``-1`` where the row is live at the last step, has no
+        live step, or its last live step ended its episode.
+
+    Example:
+        >>> live = torch.tensor([[True, True], [False, True], [True, False], [False, False]])
+        >>> no = torch.zeros(4, 2, dtype=torch.bool)
+        >>> pending_live_steps(live, no, no).tolist()
+        [2, 1]
+        >>> ended = no.clone()
+        >>> ended[1, 1] = True  # row 1's last move ended its game
+        >>> pending_live_steps(live, ended, no).tolist()
+        [2, -1]
+    """
+    steps, rows = masks.shape
+    index = torch.arange(steps, device=masks.device).unsqueeze(1).expand(steps, rows)
+    last = torch.where(masks, index, torch.full_like(index, -1)).amax(dim=0)
+    at = last.clamp(min=0)
+    columns = torch.arange(rows, device=masks.device)
+    ended = terminals[at, columns] | truncations[at, columns]
+    pending = (last >= 0) & (last < steps - 1) & ~ended
+    return torch.where(pending, last, torch.full_like(last, -1))
 
 
 def _discounted_sum(deltas: Tensor, decay: Tensor, masks: Tensor | None = None) -> Tensor:

@@ -43,6 +43,11 @@ class TrainConfig:
     stop_on_solve: bool = False
     """End the run once ``env.solve_threshold`` is met and 100 deterministic episodes confirm
     it (the final checkpoint is then the solving policy, not one trained on past it)."""
+    solve_check_deterministic: bool = True
+    """Whether the episodes confirming a solve for ``stop_on_solve`` play the policy's most
+    likely action (``True``) or sample from it (``False``): sampling is the check for a policy
+    whose solving behaviour is stochastic (its mode may loop or stall); the summary says which
+    was used."""
 
     def __post_init__(self) -> None:
         if self.total_timesteps < 1 or self.num_steps < 1:

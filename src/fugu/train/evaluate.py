@@ -115,6 +115,7 @@ def evaluate_policy(
     max_steps: int = 100_000,
     seed: int | None = 0,
     device: torch.device | str | None = None,
+    each_row_once: bool = False,
 ) -> EvalResult:
     """Play ``episodes`` episodes of ``actor`` on ``env`` (a fugu env, any number of rows).
 
@@ -136,6 +137,11 @@ def evaluate_policy(
         max_steps: Give up after this many vector steps (an env that never ends).
         seed: Reset seed.
         device: Where a bare policy runs (an algorithm uses its own device).
+        each_row_once: Count only each row's first episode and play until every row has
+            finished one (one episode per row, ``episodes`` is not used). The first episodes
+            to finish are the shortest ones, so when lengths vary (a snake's lives) stopping
+            at the first ``episodes`` of many rows measures the worst of them; this measures
+            them all. Info means still cover every episode that ended.
 
     Returns:
         An :class:`EvalResult`.
@@ -151,8 +157,9 @@ def evaluate_policy(
         module.eval()
     try:
         return _play(
-            env, actor, episodes, deterministic, render, max_frames, max_steps, seed, where
-        )
+            env, actor, episodes, deterministic, render, max_frames, max_steps, seed, where,
+            each_row_once,
+        )  # fmt: skip
     finally:
         for module, training in modes:
             module.train(training)
@@ -168,9 +175,11 @@ def _play(
     max_steps: int,
     seed: int | None,
     device: torch.device,
+    each_row_once: bool = False,
 ) -> EvalResult:
     obs, _ = env.reset(seed)
     rows = int(np.asarray(env.rewards).shape[0])
+    finished = np.zeros(rows, dtype=bool)  # rows whose first episode ended
     extras = {k: torch.from_numpy(v) for k, v in (getattr(env, "extras", None) or {}).items()}
     returns_so_far = np.zeros(rows, dtype=np.float64)
     lengths_so_far = np.zeros(rows, dtype=np.int64)
@@ -203,20 +212,23 @@ def _play(
             else:
                 frames.append(np.asarray(env.render(0), dtype=np.uint8).copy())
         if done.any():
-            for row in np.flatnonzero(done):
+            for row in np.flatnonzero(done & ~finished if each_row_once else done):
                 result.returns.append(float(returns_so_far[row]))
                 result.lengths.append(int(lengths_so_far[row]))
+            finished |= done
             returns_so_far[done] = 0.0
             lengths_so_far[done] = 0
             if state is not None:
                 state = actor.reset_state(state, torch.as_tensor(done, device=device))
-            if len(result.returns) >= episodes and not recording:
+            enough = finished.all() if each_row_once else len(result.returns) >= episodes
+            if enough and not recording:
                 break
     flush = getattr(env, "flush_infos", None)
     if flush is not None:
         result.add_infos(flush())
-    result.returns = result.returns[:episodes]
-    result.lengths = result.lengths[:episodes]
+    if not each_row_once:
+        result.returns = result.returns[:episodes]
+        result.lengths = result.lengths[:episodes]
     if render and frames:
         result.frames = np.stack(frames)
     return result

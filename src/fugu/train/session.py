@@ -5,8 +5,9 @@ and the callbacks' metrics) to every sink, every ``logging.histogram_interval`` 
 histograms of weights, gradients and actions, every ``logging.video_interval`` epochs an
 episode video, and checks the solve criterion: the mean return of exactly the last 100
 episodes ``>= env.solve_threshold``. ``train.stop_on_solve`` ends the run there once the
-policy's deterministic play confirms it (:data:`SOLVE_CHECK_EPISODES` episodes on a fresh env:
-a sampling policy can meet the threshold while its mode does not).
+policy's play confirms it (:data:`SOLVE_CHECK_EPISODES` episodes on a fresh env, deterministic
+unless ``train.solve_check_deterministic`` is false: a sampling policy can meet the threshold
+while its mode does not).
 Checkpoints hold every module the algorithm owns, by name (``<module>.<parameter>`` in the
 safetensors file), and the trainer's other state.
 
@@ -61,7 +62,7 @@ __all__ = [
 SOLVE_WINDOW = 100
 """Episodes averaged by the solve criterion."""
 SOLVE_CHECK_EPISODES = 100
-"""Deterministic episodes (as many rows, played at once) that confirm a solve before
+"""Evaluation episodes (as many rows, played at once) that confirm a solve before
 ``train.stop_on_solve`` stops: the same window as the solve criterion, since 10 episodes of a
 noisy env (pendulum) miss the threshold by chance."""
 SOLVE_CHECK_INTERVAL = 5
@@ -214,7 +215,11 @@ class TrainSummary:
     """The checkpoint of ``best_return`` (``checkpoints/best/step-<N>``)."""
     stopped_on_solve: bool = False
     solve_check_return: float | None = None
-    """With ``train.stop_on_solve``: the deterministic evaluation that confirmed the solve."""
+    """With ``train.stop_on_solve``: the solve score of the evaluation that confirmed the
+    solve."""
+    solve_check_deterministic: bool = True
+    """Whether that evaluation took the policy's most likely actions (``False``: it sampled;
+    ``train.solve_check_deterministic``)."""
     solve_metric: str = "episode_return"
     """What ``env.solve_threshold`` was compared with."""
     final_score: float | None = None
@@ -379,9 +384,10 @@ class Session:
 
     def verify_solved(self) -> float:
         """Mean solve score (return, or ``env.solve_metric``) of :data:`SOLVE_CHECK_EPISODES`
-        deterministic episodes on a fresh env (the check ``train.stop_on_solve`` makes before
-        stopping); ``inf`` when the env cannot be built alone (the training criterion then
-        decides)."""
+        episodes on a fresh env (the check ``train.stop_on_solve`` makes before stopping:
+        the first episode of every row, so that short ones are not favoured),
+        deterministic or sampled as ``train.solve_check_deterministic`` says; ``inf`` when
+        the env cannot be built alone (the training criterion then decides)."""
         from fugu.core.registry import make
         from fugu.train.evaluate import evaluate_policy
         from fugu.vector import EnvFactory
@@ -399,8 +405,9 @@ class Session:
                 env,
                 self.trainer.algo,
                 SOLVE_CHECK_EPISODES,
-                deterministic=True,
+                deterministic=config.train.solve_check_deterministic,
                 seed=config.train.seed + 1_000_003,
+                each_row_once=True,
             )
         finally:
             env.close()
@@ -516,6 +523,7 @@ class Session:
             best_checkpoint=record.best_checkpoint,
             stopped_on_solve=self.stopped_on_solve,
             solve_check_return=record.solve_check_return,
+            solve_check_deterministic=config.train.solve_check_deterministic,
             solve_metric=config.env.solve_metric,
             final_score=final_score,
             warmup_s=warmup,
