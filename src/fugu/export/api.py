@@ -126,20 +126,28 @@ def _torch_reference(policy: Any, obs: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return actions_np, head.float().numpy()
 
 
+def _compare(
+    got: tuple[np.ndarray, np.ndarray], want: tuple[np.ndarray, np.ndarray]
+) -> tuple[float, float]:
+    """``(max abs error of the head outputs, action agreement)`` of ``got`` against ``want``,
+    each ``(actions, params)`` over the same rows."""
+    (got_actions, got_params), (want_actions, want_params) = got, want
+    error = float(np.max(np.abs(np.asarray(got_params, np.float64) - want_params)))
+    rows = len(want_actions)
+    got_a = np.asarray(got_actions).reshape(rows, -1)
+    want_a = want_actions.reshape(rows, -1)
+    if np.issubdtype(want_a.dtype, np.floating):
+        same = np.all(np.abs(got_a - want_a) <= 1e-5, axis=-1)
+    else:
+        same = np.all(got_a == want_a, axis=-1)
+    return error, float(np.mean(same))
+
+
 def parity(
     policy: Any, run: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], obs: np.ndarray
 ) -> tuple[float, float]:
     """``(max abs error of the head's outputs, action agreement)`` of ``run`` against torch."""
-    want_actions, want_params = _torch_reference(policy, obs)
-    got_actions, got_params = run(obs)
-    error = float(np.max(np.abs(np.asarray(got_params, np.float64) - want_params)))
-    got = np.asarray(got_actions).reshape(len(obs), -1)
-    want = want_actions.reshape(len(obs), -1)
-    if np.issubdtype(want.dtype, np.floating):
-        same = np.all(np.abs(got - want) <= 1e-5, axis=-1)
-    else:
-        same = np.all(got == want, axis=-1)
-    return error, float(np.mean(same))
+    return _compare(run(obs), _torch_reference(policy, obs))
 
 
 def _torch_sequence(
@@ -169,16 +177,7 @@ def sequence_parity(
     """:func:`parity` of a recurrent export over sequences ``obs [T, B, *obs_shape]`` whose
     state is zeroed where ``starts [T, B]``; ``run(obs, starts)`` returns the flattened
     ``(actions, params)`` of every step, carrying its own state."""
-    want_actions, want_params = _torch_sequence(policy, obs, starts)
-    got_actions, got_params = run(obs, starts)
-    error = float(np.max(np.abs(np.asarray(got_params, np.float64) - want_params)))
-    got = np.asarray(got_actions).reshape(len(want_actions), -1)
-    want = want_actions.reshape(len(want_actions), -1)
-    if np.issubdtype(want.dtype, np.floating):
-        same = np.all(np.abs(got - want) <= 1e-5, axis=-1)
-    else:
-        same = np.all(got == want, axis=-1)
-    return error, float(np.mean(same))
+    return _compare(run(obs, starts), _torch_sequence(policy, obs, starts))
 
 
 def _sequence_runner(
