@@ -32,6 +32,9 @@ def _config(num_envs: int) -> ExperimentConfig:
         "connect4-v1",
         {
             "env.num_envs": num_envs,
+            # the preset plays the one_ply bot for `fugu train`; both benchmarked runs use
+            # the env's two-player mode (as `fugu selfplay` does)
+            "env.kwargs": {},
             "train.num_steps": 32,
             "train.total_timesteps": 10**9,
             "policy.hidden_size": 256,
